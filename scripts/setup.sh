@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# One-shot, idempotent set-up on Debian 12 with Node 20, offline except for
+# the npm registry and Debian's apt repositories:
+#   1. Debian packages (ffmpeg, and what the mediasoup worker builds against)
+#   2. npm dependencies, with the install steps that would download from the
+#      internet (mediasoup prebuilt worker, onnxruntime CUDA libraries) skipped
+#   3. the mediasoup worker (prebuilt when reachable, else built from the
+#      npm-shipped sources and cached)
+#   4. the ONNX models, converted from the MediaPipe npm packages
+#   5. the browser client bundle
+#   6. a real DTLS handshake against the worker (wrtc peer), so a broken
+#      worker fails here and not on the first user
+# A second run takes seconds: every step checks before it works.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+t_start=$(date +%s)
+
+APT_PACKAGES=(ffmpeg)
+
+step "Debian packages"
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  else
+    echo "missing Debian packages: ${missing[*]}" >&2
+    echo "run: sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    exit 1
+  fi
+else
+  echo "all present"
+fi
+
+step "npm dependencies"
+# The lockfile hash decides whether node_modules is current.
+lock_hash=$(sha256sum package-lock.json | cut -c1-16)
+if [ -f node_modules/.reenact-lock-hash ] && [ "$(cat node_modules/.reenact-lock-hash)" = "$lock_hash" ]; then
+  echo "node_modules up to date"
+else
+  # MEDIASOUP_WORKER_BIN skips mediasoup's postinstall (GitHub download / pip / meson
+  # subproject downloads, all unreachable offline); step 3 provides the worker.
+  # ONNXRUNTIME_NODE_INSTALL=skip skips the CUDA download; the CPU provider is bundled.
+  MEDIASOUP_WORKER_BIN=/nonexistent ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
+  echo "$lock_hash" > node_modules/.reenact-lock-hash
+fi
+
+step "mediasoup worker"
+bash scripts/build-mediasoup-worker.sh
+
+if [ -f models/build.ts ]; then
+  step "ONNX models"
+  node --import tsx models/build.ts
+fi
+
+step "browser client"
+node --import tsx client/build.ts
+
+step "DTLS handshake check (wrtc peer -> mediasoup worker)"
+node --import tsx scripts/check-mediasoup.ts
+
+printf '\nset-up done in %ss\n' "$(( $(date +%s) - t_start ))"

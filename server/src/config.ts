@@ -1,0 +1,98 @@
+/**
+ * The server's one configuration type. This is the only module that reads
+ * process.env; everything else receives a frozen Config. Every option has an
+ * embedded default so `npm start` works with no configuration at all.
+ *
+ * All times are in milliseconds unless the name says otherwise.
+ */
+import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+
+const configSchema = z.object({
+  /** HTTP/WebSocket listen address and port. REENACT_HOST, REENACT_PORT. */
+  host: z.string().default('127.0.0.1'),
+  port: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** IP announced in ICE candidates; defaults to the listen host. REENACT_ANNOUNCED_IP. */
+  announcedIp: z.string().optional(),
+  /** UDP/TCP port range for WebRTC. REENACT_RTC_MIN_PORT, REENACT_RTC_MAX_PORT. */
+  rtcMinPort: z.coerce.number().int().min(1024).max(65535).default(40000),
+  rtcMaxPort: z.coerce.number().int().min(1024).max(65535).default(49999),
+  /** mediasoup workers; default one per core. REENACT_WORKERS. */
+  workers: z.coerce.number().int().min(1).max(64).default(availableParallelism()),
+  /** HMAC secret for room tokens; random per process when unset. REENACT_TOKEN_SECRET. */
+  tokenSecret: z.string().min(16).default(() => randomBytes(32).toString('hex')),
+  /** Token lifetime. REENACT_TOKEN_TTL_MS. */
+  tokenTtlMs: z.coerce.number().int().positive().default(6 * 3600_000),
+  /**
+   * Hand out tokens from GET /api/token to any local page (the embedded
+   * default for a single-user box). Turn off in deployments and mint tokens
+   * with your own backend. REENACT_AUTO_TOKENS=0|1.
+   */
+  autoTokens: z.coerce.boolean().default(true),
+  /** Sessions per reenactor child process. REENACT_SESSIONS_PER_REENACTOR. */
+  sessionsPerReenactor: z.coerce.number().int().min(1).max(64).default(4),
+  /** Server-wide session limit; /healthz says 503 at or over it. REENACT_MAX_SESSIONS. */
+  maxSessions: z.coerce.number().int().min(1).default(8),
+  /** Copy the input frame-id stamp into output frames for latency measurement. REENACT_MEASUREMENT=0|1. */
+  measurement: z.coerce.boolean().default(false),
+  /** Reenactor processing stage: 'passthrough' or 'reenact'. REENACT_STAGE. */
+  stage: z.enum(['passthrough', 'reenact']).default('passthrough'),
+  /** Max video bitrate the reenactor publishes, bits per second. REENACT_OUTPUT_BITRATE. */
+  outputBitrate: z.coerce.number().int().positive().default(1_500_000),
+  /** Grace period after ICE 'disconnected' before the transport is closed. REENACT_ICE_GRACE_MS. */
+  iceDisconnectGraceMs: z.coerce.number().int().min(0).default(5000),
+  /** Serve HTTPS when both are set (needed for cameras off localhost). REENACT_TLS_CERT, REENACT_TLS_KEY. */
+  tlsCert: z.string().optional(),
+  tlsKey: z.string().optional(),
+  /** Reenactor child heartbeat: considered hung after this long without one. REENACT_HEARTBEAT_TIMEOUT_MS. */
+  heartbeatTimeoutMs: z.coerce.number().int().positive().default(10_000),
+});
+
+export type Config = Readonly<z.infer<typeof configSchema>>;
+
+const envNames: Record<keyof z.input<typeof configSchema>, string> = {
+  host: 'REENACT_HOST',
+  port: 'REENACT_PORT',
+  announcedIp: 'REENACT_ANNOUNCED_IP',
+  rtcMinPort: 'REENACT_RTC_MIN_PORT',
+  rtcMaxPort: 'REENACT_RTC_MAX_PORT',
+  workers: 'REENACT_WORKERS',
+  tokenSecret: 'REENACT_TOKEN_SECRET',
+  tokenTtlMs: 'REENACT_TOKEN_TTL_MS',
+  autoTokens: 'REENACT_AUTO_TOKENS',
+  sessionsPerReenactor: 'REENACT_SESSIONS_PER_REENACTOR',
+  maxSessions: 'REENACT_MAX_SESSIONS',
+  measurement: 'REENACT_MEASUREMENT',
+  stage: 'REENACT_STAGE',
+  outputBitrate: 'REENACT_OUTPUT_BITRATE',
+  iceDisconnectGraceMs: 'REENACT_ICE_GRACE_MS',
+  tlsCert: 'REENACT_TLS_CERT',
+  tlsKey: 'REENACT_TLS_KEY',
+  heartbeatTimeoutMs: 'REENACT_HEARTBEAT_TIMEOUT_MS',
+};
+
+function boolish(v: string): boolean | string {
+  if (v === '0' || v === 'false' || v === 'no') return false;
+  if (v === '1' || v === 'true' || v === 'yes') return true;
+  return v;
+}
+
+/**
+ * Builds the config from the environment, with `overrides` (tests, embedding)
+ * taking precedence. Throws a readable error for any invalid value.
+ */
+export function loadConfig(overrides: Partial<z.input<typeof configSchema>> = {}, env: NodeJS.ProcessEnv = process.env): Config {
+  const raw: Record<string, unknown> = {};
+  for (const [key, name] of Object.entries(envNames)) {
+    const v = env[name];
+    if (v !== undefined && v !== '') raw[key] = key === 'autoTokens' || key === 'measurement' ? boolish(v) : v;
+  }
+  const parsed = configSchema.safeParse({ ...raw, ...overrides });
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${envNames[i.path[0] as keyof typeof envNames] ?? i.path.join('.')}: ${i.message}`);
+    throw new Error(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  if (parsed.data.rtcMaxPort < parsed.data.rtcMinPort) throw new Error('invalid configuration: REENACT_RTC_MAX_PORT < REENACT_RTC_MIN_PORT');
+  return Object.freeze(parsed.data);
+}

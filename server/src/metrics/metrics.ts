@@ -1,0 +1,73 @@
+/**
+ * The only module that imports prom-client. Every metric is prefixed
+ * `reenact_`, histograms have explicit buckets, and units are in the names.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const latencyBuckets = [0.001, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1];
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly rooms = new Gauge({ name: 'reenact_rooms', help: 'Open rooms', registers: [this.registry] });
+  readonly peers = new Gauge({ name: 'reenact_peers', help: 'Joined peers by role', labelNames: ['role'] as const, registers: [this.registry] });
+  readonly sessions = new Gauge({ name: 'reenact_sessions', help: 'Reenactor sessions by state', labelNames: ['state'] as const, registers: [this.registry] });
+  readonly signallingErrors = new Counter({
+    name: 'reenact_signalling_errors_total',
+    help: 'Refused signalling requests by error code',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+  readonly workerDeaths = new Counter({ name: 'reenact_mediasoup_worker_deaths_total', help: 'mediasoup workers that died', registers: [this.registry] });
+  readonly reenactorRestarts = new Counter({
+    name: 'reenact_reenactor_restarts_total',
+    help: 'Reenactor child processes restarted after dying or hanging',
+    registers: [this.registry],
+  });
+  readonly framesIn = new Counter({ name: 'reenact_frames_in_total', help: 'Frames received by reenactor sessions', registers: [this.registry] });
+  readonly framesOut = new Counter({ name: 'reenact_frames_out_total', help: 'Frames published by reenactor sessions', registers: [this.registry] });
+  readonly framesDropped = new Counter({
+    name: 'reenact_frames_dropped_total',
+    help: 'Frames dropped by reason (superseded: latest-frame slot replaced it; stale: older than budget; skipped: degrade; error)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly stageSeconds = new Histogram({
+    name: 'reenact_stage_seconds',
+    help: 'Per-stage processing time per frame',
+    labelNames: ['stage'] as const,
+    buckets: latencyBuckets,
+    registers: [this.registry],
+  });
+  readonly serverLatencySeconds = new Histogram({
+    name: 'reenact_server_added_latency_seconds',
+    help: 'Time from a frame arriving at the reenactor to its output being handed to the encoder',
+    buckets: latencyBuckets,
+    registers: [this.registry],
+  });
+  readonly fps = new Gauge({ name: 'reenact_fps', help: 'Input and output frame rate summed over sessions', labelNames: ['direction'] as const, registers: [this.registry] });
+  readonly degradeLevel = new Gauge({ name: 'reenact_degrade_level', help: 'Highest degrade level across sessions (0 = none)', registers: [this.registry] });
+  readonly runnerQueueDepth = new Gauge({ name: 'reenact_runner_queue_depth', help: 'Inference requests waiting in runners', registers: [this.registry] });
+  readonly eventLoopLagSeconds = new Gauge({
+    name: 'reenact_event_loop_lag_seconds',
+    help: 'Event-loop lag (p99 over the last interval) by process',
+    labelNames: ['process'] as const,
+    registers: [this.registry],
+  });
+  readonly childCpuSeconds = new Gauge({
+    name: 'reenact_child_cpu_seconds',
+    help: 'CPU time consumed by child processes (reenactors)',
+    labelNames: ['process'] as const,
+    registers: [this.registry],
+  });
+  readonly childRssBytes = new Gauge({ name: 'reenact_child_rss_bytes', help: 'Resident memory of child processes', labelNames: ['process'] as const, registers: [this.registry] });
+
+  constructor() {
+    // process_cpu_seconds_total, process_resident_memory_bytes, nodejs_eventloop_lag_* for the main process.
+    collectDefaultMetrics({ register: this.registry, prefix: 'reenact_' });
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

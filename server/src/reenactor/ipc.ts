@@ -1,0 +1,46 @@
+/** Messages between the server (supervisor) and a reenactor child process. */
+import type { SessionState } from '../../../shared/protocol.ts';
+
+export type StageKind = 'passthrough' | 'reenact';
+
+export interface SessionSpec {
+  sessionId: string;
+  roomId: string;
+  /** Server URL the child connects to, as any peer would. */
+  url: string;
+  token: string;
+  producerId: string;
+  measurement: boolean;
+  stage: StageKind;
+  outputBitrate: number;
+}
+
+export type ParentMessage =
+  | { type: 'start'; spec: SessionSpec }
+  | { type: 'stop'; sessionId: string }
+  | { type: 'shutdown' };
+
+export interface SessionStats {
+  sessionId: string;
+  framesIn: number;
+  framesOut: number;
+  dropped: Record<string, number>;
+  /** Stage timings (ms) of frames since the last report. */
+  stageMs: Record<string, number[]>;
+  /** Arrival → handed to the encoder, ms, for frames since the last report. */
+  serverMs: number[];
+  degradeLevel: number;
+}
+
+export type ChildMessage =
+  | { type: 'ready'; pid: number }
+  | { type: 'sessionState'; sessionId: string; state: SessionState; message?: string }
+  | {
+      type: 'heartbeat';
+      /** Event-loop delay p99 over the interval, ms. */
+      loopLagP99Ms: number;
+      cpuUserUs: number;
+      cpuSystemUs: number;
+      rssBytes: number;
+      sessions: SessionStats[];
+    };

@@ -1,0 +1,136 @@
+/**
+ * One reenactor session, inside a reenactor child process: a WebRTC peer that
+ * consumes the actor's camera, runs each decoded frame through the stage, and
+ * publishes the result as the room's "synthesized" producer.
+ *
+ * Frame path: RTCVideoSink (I420) → LatestFrameSlot (depth 1) → stage →
+ * RTCVideoSource → VP8 → mediasoup.
+ */
+import type { Logger } from '../logger.ts';
+import { NodePeer } from '../rtc/node-peer.ts';
+import { RTCVideoSink, RTCVideoSource, type I420Frame } from '../rtc/wrtc.ts';
+import { readStamp, writeStamp } from '../../../shared/stamp.ts';
+import { InvalidStateError } from '../../../shared/errors.ts';
+import { LatestFrameSlot } from './frame-slot.ts';
+import type { SessionSpec, SessionStats } from './ipc.ts';
+import type { FrameMeta, I420, Stage } from './stage.ts';
+import { TypedEmitter } from '../util/emitter.ts';
+
+interface Queued {
+  frame: I420;
+  meta: FrameMeta;
+}
+
+export interface ReenactSessionEvents {
+  /** The actor's producer or the room went away; the owner should close us. */
+  ended: [reason: string];
+  [key: string]: unknown[];
+}
+
+export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
+  readonly spec: SessionSpec;
+  readonly #peer: NodePeer;
+  readonly #stage: Stage;
+  readonly #log: Logger;
+  readonly #sink: InstanceType<typeof RTCVideoSink>;
+  readonly #source: InstanceType<typeof RTCVideoSource>;
+  readonly #outTrack: MediaStreamTrack;
+  readonly #slot: LatestFrameSlot<Queued>;
+  #seq = 0;
+  #framesIn = 0;
+  #framesOut = 0;
+  #errors = 0;
+  #stageMs: Record<string, number[]> = {};
+  #serverMs: number[] = [];
+  #closed = false;
+
+  private constructor(spec: SessionSpec, peer: NodePeer, stage: Stage, log: Logger, sink: InstanceType<typeof RTCVideoSink>, source: InstanceType<typeof RTCVideoSource>, outTrack: MediaStreamTrack) {
+    super();
+    this.spec = spec;
+    this.#peer = peer;
+    this.#stage = stage;
+    this.#log = log;
+    this.#sink = sink;
+    this.#source = source;
+    this.#outTrack = outTrack;
+    this.#slot = new LatestFrameSlot<Queued>((q) => this.#process(q));
+    sink.onframe = (ev: { frame: I420Frame }) => this.#onFrame(ev.frame);
+  }
+
+  static async create(spec: SessionSpec, stage: Stage, log: Logger): Promise<ReenactSession> {
+    const peer = await NodePeer.connect({ url: spec.url, token: spec.token });
+    let sink: InstanceType<typeof RTCVideoSink> | undefined;
+    let outTrack: MediaStreamTrack | undefined;
+    try {
+      const consumer = await peer.consume(spec.producerId);
+      sink = new RTCVideoSink(consumer.track);
+      const source = new RTCVideoSource();
+      outTrack = source.createTrack();
+      await peer.publishVideo(outTrack, 'synthesized', spec.outputBitrate);
+      const session = new ReenactSession(spec, peer, stage, log, sink, source, outTrack);
+      peer.onNotification((n) => {
+        if (n.method === 'producerClosed' && n.data.producerId === spec.producerId) session.safeEmit('ended', 'actor camera closed');
+        if (n.method === 'roomClosed') session.safeEmit('ended', `room closed: ${n.data.code}`);
+      });
+      peer.signal.socket.on('disconnect', () => session.safeEmit('ended', 'signalling disconnected'));
+      return session;
+    } catch (err) {
+      sink?.stop();
+      outTrack?.stop();
+      peer.close();
+      throw err;
+    }
+  }
+
+  /** Stats since the last call (timings are drained). */
+  takeStats(): SessionStats {
+    const stats: SessionStats = {
+      sessionId: this.spec.sessionId,
+      framesIn: this.#framesIn,
+      framesOut: this.#framesOut,
+      dropped: { superseded: this.#slot.dropped, error: this.#errors },
+      stageMs: this.#stageMs,
+      serverMs: this.#serverMs,
+      degradeLevel: 0,
+    };
+    this.#stageMs = {};
+    this.#serverMs = [];
+    return stats;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#slot.close();
+    this.#sink.stop();
+    this.#outTrack.stop();
+    this.#stage.close();
+    this.#peer.close();
+    this.removeAllListeners();
+  }
+
+  #onFrame(frame: I420Frame): void {
+    if (this.#closed) return;
+    this.#framesIn++;
+    this.#slot.offer({ frame, meta: { seq: this.#seq++, arrivalMs: performance.now() } });
+  }
+
+  async #process(q: Queued): Promise<void> {
+    if (this.#closed) throw new InvalidStateError('session closed');
+    try {
+      const out = await this.#stage.process(q.frame, q.meta);
+      if (this.#closed) return;
+      if (this.spec.measurement) {
+        const id = readStamp(q.frame.data, q.frame.width);
+        if (id !== null) writeStamp(out.frame.data, out.frame.width, id);
+      }
+      this.#source.onFrame(out.frame);
+      this.#framesOut++;
+      this.#serverMs.push(performance.now() - q.meta.arrivalMs);
+      for (const [k, v] of Object.entries(out.timings)) (this.#stageMs[k] ??= []).push(v);
+    } catch (err) {
+      this.#errors++;
+      if (this.#errors === 1 || this.#errors % 100 === 0) this.#log.error('stage failed on a frame', { err, errors: this.#errors });
+    }
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * A WebRTC peer in Node: socket.io signalling + mediasoup-client (Chrome111
+ * handler) on top of wrtc. The reenactor, the tests, the load tester and the
+ * virtual camera all join rooms through this, speaking the same protocol as
+ * the browser.
+ *
+ * wrtc only lets a process exit cleanly when every sink, track and peer
+ * connection is stopped/closed, so close() does all of that and is idempotent.
+ */
+import { io } from 'socket.io-client';
+import { Device } from 'mediasoup-client';
+import type { types as msc } from 'mediasoup-client';
+import './wrtc.ts';
+import { SignalClient, type ClientSocket } from '../../../shared/signal-client.ts';
+import { SIGNALLING_PATH, type Notification, type ProducerLabel, type ResponseData } from '../../../shared/protocol.ts';
+import { InvalidStateError } from '../../../shared/errors.ts';
+
+export interface NodePeerOptions {
+  /** Base URL of the server, e.g. http://127.0.0.1:8080 */
+  url: string;
+  token: string;
+  connectTimeoutMs?: number;
+}
+
+export class NodePeer {
+  readonly signal: SignalClient;
+  readonly join: ResponseData['join'];
+  readonly #device: Device;
+  #send?: msc.Transport;
+  #recv?: msc.Transport;
+  readonly #producers = new Set<msc.Producer>();
+  readonly #consumers = new Set<msc.Consumer>();
+  #closed = false;
+
+  private constructor(signal: SignalClient, join: ResponseData['join'], device: Device) {
+    this.signal = signal;
+    this.join = join;
+    this.#device = device;
+  }
+
+  static async connect(opts: NodePeerOptions): Promise<NodePeer> {
+    const socket: ClientSocket = io(opts.url, { path: SIGNALLING_PATH, transports: ['websocket'], reconnection: false, forceNew: true });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`could not reach signalling at ${opts.url}`)), opts.connectTimeoutMs ?? 10_000);
+        socket.once('connect', () => {
+          clearTimeout(t);
+          resolve();
+        });
+        socket.once('connect_error', (err) => {
+          clearTimeout(t);
+          reject(err);
+        });
+      });
+      const signal = new SignalClient(socket);
+      const join = await signal.request('join', { token: opts.token });
+      const device = new Device({ handlerName: 'Chrome111' });
+      await device.load({ routerRtpCapabilities: join.routerRtpCapabilities as msc.RtpCapabilities });
+      return new NodePeer(signal, join, device);
+    } catch (err) {
+      socket.close();
+      throw err;
+    }
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  onNotification(listener: (n: Notification) => void): () => void {
+    return this.signal.onNotification(listener);
+  }
+
+  /** Publishes a video track; bitrate is set through sendEncodings (wrtc's setParameters always rejects). */
+  async publishVideo(track: MediaStreamTrack, label: ProducerLabel, maxBitrate = 1_500_000): Promise<msc.Producer> {
+    const transport = await this.#sendTransport();
+    const producer = await transport.produce({
+      track,
+      encodings: [{ maxBitrate }],
+      codec: this.#device.rtpCapabilities.codecs?.find((c) => c.mimeType.toLowerCase() === 'video/vp8'),
+      appData: { label },
+    });
+    this.#producers.add(producer);
+    return producer;
+  }
+
+  /** Consumes a producer in the room and resumes it; returns the consumer (its track is a wrtc track). */
+  async consume(producerId: string): Promise<msc.Consumer> {
+    const transport = await this.#recvTransport();
+    const info = await this.signal.request('consume', {
+      transportId: transport.id,
+      producerId,
+      rtpCapabilities: this.#device.rtpCapabilities as Record<string, unknown>,
+    });
+    const consumer = await transport.consume({
+      id: info.id,
+      producerId: info.producerId,
+      kind: info.kind,
+      rtpParameters: info.rtpParameters as msc.RtpParameters,
+    });
+    this.#consumers.add(consumer);
+    consumer.observer.once('close', () => this.#consumers.delete(consumer));
+    await this.signal.request('resumeConsumer', { consumerId: consumer.id });
+    return consumer;
+  }
+
+  /** Closes tracks, producers, consumers, transports and the socket. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.closeMedia();
+    this.signal.socket.close();
+  }
+
+  /**
+   * Closes the media side only (tracks, producers, consumers, peer
+   * connections) and tells the server nothing, as a browser tab's
+   * RTCPeerConnection.close() would: the server learns of it from DTLS/ICE.
+   */
+  closeMedia(): void {
+    for (const p of this.#producers) {
+      p.track?.stop();
+      p.close();
+    }
+    for (const c of this.#consumers) {
+      c.track.stop();
+      c.close();
+    }
+    this.#producers.clear();
+    this.#consumers.clear();
+    this.#send?.close();
+    this.#recv?.close();
+  }
+
+  async #sendTransport(): Promise<msc.Transport> {
+    if (this.#closed) throw new InvalidStateError('peer closed');
+    if (this.#send) return this.#send;
+    const info = await this.signal.request('createWebRtcTransport', { direction: 'send' });
+    const t = this.#device.createSendTransport({
+      id: info.id,
+      iceParameters: info.iceParameters as msc.IceParameters,
+      iceCandidates: info.iceCandidates as msc.IceCandidate[],
+      dtlsParameters: info.dtlsParameters as msc.DtlsParameters,
+    });
+    this.#wireConnect(t);
+    t.on('produce', ({ kind, rtpParameters, appData }, callback, errback) => {
+      this.signal
+        .request('produce', { transportId: t.id, kind, rtpParameters: rtpParameters as never, label: appData['label'] as ProducerLabel })
+        .then(({ producerId }) => callback({ id: producerId }))
+        .catch(errback);
+    });
+    this.#send = t;
+    return t;
+  }
+
+  async #recvTransport(): Promise<msc.Transport> {
+    if (this.#closed) throw new InvalidStateError('peer closed');
+    if (this.#recv) return this.#recv;
+    const info = await this.signal.request('createWebRtcTransport', { direction: 'recv' });
+    const t = this.#device.createRecvTransport({
+      id: info.id,
+      iceParameters: info.iceParameters as msc.IceParameters,
+      iceCandidates: info.iceCandidates as msc.IceCandidate[],
+      dtlsParameters: info.dtlsParameters as msc.DtlsParameters,
+    });
+    this.#wireConnect(t);
+    this.#recv = t;
+    return t;
+  }
+
+  #wireConnect(t: msc.Transport): void {
+    t.on('connect', ({ dtlsParameters }, callback, errback) => {
+      this.signal
+        .request('connectWebRtcTransport', { transportId: t.id, dtlsParameters: dtlsParameters as never })
+        .then(() => callback())
+        .catch(errback);
+    });
+  }
+}

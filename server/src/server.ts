@@ -1,0 +1,170 @@
+/**
+ * The server process: HTTP (pages, /healthz, /metrics), socket.io signalling,
+ * mediasoup workers and rooms, and the reenactor supervisor, wired together in
+ * this one place (children never import their owners).
+ */
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { Server as IoServer } from 'socket.io';
+import type { Config } from './config.ts';
+import { rootLogger, type Logger } from './logger.ts';
+import { Metrics } from './metrics/metrics.ts';
+import { TokenSigner } from './auth/tokens.ts';
+import { WorkerPool } from './sfu/worker-pool.ts';
+import { Room } from './sfu/room.ts';
+import { mediaCodecs } from './sfu/media-codecs.ts';
+import { attachSignalling, type SignalServer } from './signalling.ts';
+import { createRequestHandler } from './http/routes.ts';
+import { ReenactorSupervisor } from './reenactor/supervisor.ts';
+import { ErrorCodes } from '../../shared/errors.ts';
+import { SIGNALLING_PATH } from '../../shared/protocol.ts';
+
+export class ReenactServer {
+  readonly config: Config;
+  readonly metrics: Metrics;
+  readonly tokens: TokenSigner;
+  readonly #log: Logger;
+  readonly #http: HttpServer;
+  readonly #io: SignalServer;
+  readonly #pool: WorkerPool;
+  readonly #supervisor: ReenactorSupervisor;
+  readonly #rooms = new Map<string, Room>();
+  readonly #roomsCreating = new Map<string, Promise<Room>>();
+  #closed = false;
+
+  private constructor(config: Config, pool: WorkerPool, http: HttpServer, metrics: Metrics, tokens: TokenSigner, log: Logger) {
+    this.config = config;
+    this.metrics = metrics;
+    this.tokens = tokens;
+    this.#log = log;
+    this.#pool = pool;
+    this.#http = http;
+    this.#io = new IoServer(http, { path: SIGNALLING_PATH, serveClient: false, maxHttpBufferSize: 2 * 1024 * 1024, cors: { origin: false } });
+    this.#supervisor = new ReenactorSupervisor({
+      config,
+      log,
+      metrics,
+      mintToken: (room) => tokens.sign(room, 'reenactor'),
+      serverUrl: () => this.url,
+    });
+    this.#supervisor.on('sessionstate', (roomId, state, code, message) => {
+      this.#rooms.get(roomId)?.broadcast({ method: 'sessionStatus', data: { state, code, message } });
+    });
+    pool.on('workerdied', (worker) => {
+      this.metrics.workerDeaths.inc();
+      // Routers of a dead worker are closed by mediasoup; close their rooms with a coded error.
+      for (const room of [...this.#rooms.values()]) {
+        if (room.router.closed) room.close(ErrorCodes.WORKER_DIED, `media worker ${worker.pid} died`);
+      }
+    });
+    attachSignalling(this.#io, {
+      config,
+      log,
+      metrics,
+      tokens,
+      getOrCreateRoom: (id) => this.#getOrCreateRoom(id),
+      overloaded: () => this.#supervisor.sessionCount >= config.maxSessions,
+    });
+  }
+
+  static async create(config: Config): Promise<ReenactServer> {
+    const log = rootLogger.child('server');
+    const metrics = new Metrics();
+    const tokens = new TokenSigner(config.tokenSecret, config.tokenTtlMs);
+    const pool = await WorkerPool.create(config);
+    const holder: { server?: ReenactServer } = {};
+    const handler = createRequestHandler({
+      autoTokens: config.autoTokens,
+      signToken: (room, role) => tokens.sign(room, role),
+      health: () => holder.server?.health() ?? { status: 503, body: { status: 'starting' } },
+      metrics: () => metrics.render(),
+    });
+    const http =
+      config.tlsCert && config.tlsKey
+        ? createHttpsServer({ cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) }, handler)
+        : createHttpServer(handler);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        http.once('error', reject);
+        http.listen(config.port, config.host, () => {
+          http.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (err) {
+      pool.close();
+      throw err;
+    }
+    const server = new ReenactServer(config, pool, http, metrics, tokens, log);
+    holder.server = server;
+    log.info('listening', { url: server.url });
+    return server;
+  }
+
+  get url(): string {
+    const addr = this.#http.address() as AddressInfo;
+    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address;
+    return `${this.config.tlsCert ? 'https' : 'http'}://${host}:${addr.port}`;
+  }
+
+  get supervisor(): ReenactorSupervisor {
+    return this.#supervisor;
+  }
+
+  get workerPool(): WorkerPool {
+    return this.#pool;
+  }
+
+  get rooms(): ReadonlyMap<string, Room> {
+    return this.#rooms;
+  }
+
+  health(): { status: number; body: Record<string, unknown> } {
+    const sessions = this.#supervisor.sessionCount;
+    const load = sessions / this.config.maxSessions;
+    const workers = this.#pool.workers.length;
+    const ok = !this.#closed && workers > 0 && sessions < this.config.maxSessions;
+    return {
+      status: ok ? 200 : 503,
+      body: { status: ok ? 'ok' : 'busy', sessions, maxSessions: this.config.maxSessions, load, rooms: this.#rooms.size, workers },
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#supervisor.close();
+    for (const room of [...this.#rooms.values()]) room.close(ErrorCodes.ROOM_CLOSED, 'server shutting down');
+    await new Promise<void>((resolve) => void this.#io.close(() => resolve()));
+    this.#http.closeAllConnections?.();
+    this.#pool.close();
+  }
+
+  async #getOrCreateRoom(id: string): Promise<Room> {
+    const existing = this.#rooms.get(id);
+    if (existing && !existing.closed) return existing;
+    const pending = this.#roomsCreating.get(id);
+    if (pending) return pending;
+    const creating = Room.create(id, () => this.#pool.createRouter(mediaCodecs), this.#log).then((room) => {
+      this.#rooms.set(id, room);
+      this.metrics.rooms.set(this.#rooms.size);
+      room.on('actorvideo', (producer) => this.#supervisor.startSession(id, producer.id));
+      room.on('actorvideoclosed', () => this.#supervisor.stopSession(id));
+      room.on('idle', () => room.close(ErrorCodes.ROOM_CLOSED, 'room empty'));
+      room.once('close', () => {
+        this.#supervisor.stopSession(id);
+        if (this.#rooms.get(id) === room) this.#rooms.delete(id);
+        this.metrics.rooms.set(this.#rooms.size);
+      });
+      return room;
+    });
+    this.#roomsCreating.set(id, creating);
+    try {
+      return await creating;
+    } finally {
+      this.#roomsCreating.delete(id);
+    }
+  }
+}

@@ -1,0 +1,207 @@
+/**
+ * One signalling participant in a room: its transports, producers and
+ * consumers. close() is idempotent and cascades: closing the transports closes
+ * their producers and consumers inside mediasoup.
+ *
+ * A client's own close() never reaches us as a message; we learn of it from
+ * the transport's DTLS/ICE state (closed or failed; disconnected past a grace
+ * period) or from the socket disconnecting, and clean up then.
+ */
+import type { types } from 'mediasoup';
+import type { Config } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import { TypedEmitter } from '../util/emitter.ts';
+import { CodedError, ErrorCodes } from '../../../shared/errors.ts';
+import type { Notification, ProducerLabel, Role, TransportInfo } from '../../../shared/protocol.ts';
+
+export interface PeerEvents {
+  /** A producer was created; the owner announces it to the room. */
+  newproducer: [producer: types.Producer, label: ProducerLabel];
+  close: [];
+  [key: string]: unknown[];
+}
+
+export interface PeerOptions {
+  id: string;
+  role: Role;
+  router: types.Router;
+  config: Config;
+  log: Logger;
+  notify: (n: Notification) => void;
+}
+
+const MAX_TRANSPORTS = 4;
+const MAX_CONSUMERS = 32;
+
+export class Peer extends TypedEmitter<PeerEvents> {
+  readonly id: string;
+  readonly role: Role;
+  readonly #router: types.Router;
+  readonly #config: Config;
+  readonly #log: Logger;
+  readonly #notify: (n: Notification) => void;
+  readonly #transports = new Map<string, types.WebRtcTransport>();
+  readonly #producers = new Map<string, types.Producer>();
+  readonly #consumers = new Map<string, types.Consumer>();
+  readonly #iceTimers = new Map<string, NodeJS.Timeout>();
+  #closed = false;
+
+  constructor(opts: PeerOptions) {
+    super();
+    this.id = opts.id;
+    this.role = opts.role;
+    this.#router = opts.router;
+    this.#config = opts.config;
+    this.#log = opts.log;
+    this.#notify = opts.notify;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get transportCount(): number {
+    return this.#transports.size;
+  }
+
+  get producers(): ReadonlyMap<string, types.Producer> {
+    return this.#producers;
+  }
+
+  get consumerCount(): number {
+    return this.#consumers.size;
+  }
+
+  notify(n: Notification): void {
+    if (!this.#closed) this.#notify(n);
+  }
+
+  async createTransport(direction: 'send' | 'recv'): Promise<TransportInfo> {
+    this.#assertOpen();
+    if (direction === 'send' && this.role === 'viewer') throw new CodedError(ErrorCodes.FORBIDDEN, 'a viewer cannot send media');
+    if (this.#transports.size >= MAX_TRANSPORTS) throw new CodedError(ErrorCodes.INVALID_STATE, 'too many transports');
+    const ip = this.#config.host;
+    const announcedAddress = this.#config.announcedIp;
+    const transport = await this.#router.createWebRtcTransport({
+      listenInfos: [
+        { protocol: 'udp', ip, announcedAddress, portRange: { min: this.#config.rtcMinPort, max: this.#config.rtcMaxPort } },
+        { protocol: 'tcp', ip, announcedAddress, portRange: { min: this.#config.rtcMinPort, max: this.#config.rtcMaxPort } },
+      ],
+      enableUdp: true,
+      enableTcp: true,
+      preferUdp: true,
+      appData: { direction },
+    });
+    if (this.#closed) {
+      transport.close();
+      throw new CodedError(ErrorCodes.INVALID_STATE, 'peer closed');
+    }
+    this.#transports.set(transport.id, transport);
+    transport.observer.once('close', () => {
+      this.#transports.delete(transport.id);
+      this.#clearIceTimer(transport.id);
+    });
+    transport.on('dtlsstatechange', (state) => {
+      if (state === 'failed' || state === 'closed') {
+        this.#log.info('transport DTLS ended; closing it', { transportId: transport.id, state });
+        transport.close();
+      }
+    });
+    transport.on('icestatechange', (state) => {
+      if (state === 'disconnected') {
+        this.#clearIceTimer(transport.id);
+        this.#iceTimers.set(
+          transport.id,
+          setTimeout(() => {
+            this.#log.info('transport ICE disconnected past grace; closing it', { transportId: transport.id });
+            transport.close();
+          }, this.#config.iceDisconnectGraceMs),
+        );
+      } else if (state === 'closed') {
+        transport.close();
+      } else {
+        this.#clearIceTimer(transport.id);
+      }
+    });
+    return {
+      id: transport.id,
+      iceParameters: transport.iceParameters,
+      iceCandidates: transport.iceCandidates,
+      dtlsParameters: transport.dtlsParameters,
+    };
+  }
+
+  async connectTransport(transportId: string, dtlsParameters: types.DtlsParameters): Promise<void> {
+    const transport = this.#transport(transportId);
+    await transport.connect({ dtlsParameters });
+  }
+
+  async produce(transportId: string, kind: types.MediaKind, rtpParameters: types.RtpParameters, label: ProducerLabel): Promise<types.Producer> {
+    const allowed = (this.role === 'actor' && label === 'camera') || (this.role === 'reenactor' && label === 'synthesized');
+    if (!allowed) throw new CodedError(ErrorCodes.FORBIDDEN, `role ${this.role} cannot produce ${label}`);
+    const transport = this.#transport(transportId);
+    if (transport.appData['direction'] !== 'send') throw new CodedError(ErrorCodes.INVALID_STATE, 'not a send transport');
+    if (this.#producers.size >= 2) throw new CodedError(ErrorCodes.INVALID_STATE, 'too many producers');
+    const producer = await transport.produce({ kind, rtpParameters, appData: { label, peerId: this.id } });
+    this.#producers.set(producer.id, producer);
+    producer.observer.once('close', () => this.#producers.delete(producer.id));
+    this.safeEmit('newproducer', producer, label);
+    return producer;
+  }
+
+  closeProducer(producerId: string): void {
+    const producer = this.#producers.get(producerId);
+    if (!producer) throw new CodedError(ErrorCodes.NOT_FOUND, 'no such producer');
+    producer.close();
+  }
+
+  async consume(transportId: string, producer: types.Producer, rtpCapabilities: types.RtpCapabilities): Promise<types.Consumer> {
+    const transport = this.#transport(transportId);
+    if (transport.appData['direction'] !== 'recv') throw new CodedError(ErrorCodes.INVALID_STATE, 'not a recv transport');
+    if (this.#consumers.size >= MAX_CONSUMERS) throw new CodedError(ErrorCodes.INVALID_STATE, 'too many consumers');
+    if (!this.#router.canConsume({ producerId: producer.id, rtpCapabilities })) {
+      throw new CodedError(ErrorCodes.INVALID_STATE, 'cannot consume: no common codec');
+    }
+    const consumer = await transport.consume({ producerId: producer.id, rtpCapabilities, paused: true });
+    this.#consumers.set(consumer.id, consumer);
+    consumer.observer.once('close', () => this.#consumers.delete(consumer.id));
+    return consumer;
+  }
+
+  async resumeConsumer(consumerId: string): Promise<void> {
+    const consumer = this.#consumers.get(consumerId);
+    if (!consumer) throw new CodedError(ErrorCodes.NOT_FOUND, 'no such consumer');
+    await consumer.resume();
+    if (consumer.kind === 'video') await consumer.requestKeyFrame().catch(() => undefined);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const t of this.#iceTimers.values()) clearTimeout(t);
+    this.#iceTimers.clear();
+    for (const t of [...this.#transports.values()]) t.close();
+    this.#transports.clear();
+    this.#producers.clear();
+    this.#consumers.clear();
+    this.safeEmit('close');
+    this.removeAllListeners();
+  }
+
+  #transport(id: string): types.WebRtcTransport {
+    this.#assertOpen();
+    const t = this.#transports.get(id);
+    if (!t) throw new CodedError(ErrorCodes.NOT_FOUND, 'no such transport');
+    return t;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new CodedError(ErrorCodes.INVALID_STATE, 'peer closed');
+  }
+
+  #clearIceTimer(id: string): void {
+    const t = this.#iceTimers.get(id);
+    if (t) clearTimeout(t);
+    this.#iceTimers.delete(id);
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * A room is one mediasoup router and the peers joined to it. It announces
+ * producers to the other peers and reports the actor's camera coming and going
+ * so the owner can start and stop the reenactor session.
+ *
+ * Close cascade: Room.close() → notifies peers (roomClosed) → Peer.close() for
+ * each → their transports → producers/consumers → router.close().
+ */
+import type { types } from 'mediasoup';
+import type { Logger } from '../logger.ts';
+import { TypedEmitter } from '../util/emitter.ts';
+import { CodedError, ErrorCodes, type ErrorCode } from '../../../shared/errors.ts';
+import type { Notification, ProducerInfo, ProducerLabel } from '../../../shared/protocol.ts';
+import type { Peer } from './peer.ts';
+
+export interface RoomEvents {
+  /** The actor's camera producer appeared (start a reenactor session). */
+  actorvideo: [producer: types.Producer];
+  /** The actor's camera producer closed (stop the session). */
+  actorvideoclosed: [producerId: string];
+  /** Only the reenactor (or nobody) is left. */
+  idle: [];
+  close: [];
+  [key: string]: unknown[];
+}
+
+export class Room extends TypedEmitter<RoomEvents> {
+  readonly id: string;
+  readonly #router: types.Router;
+  readonly #log: Logger;
+  readonly #peers = new Map<string, Peer>();
+  readonly #producers = new Map<string, { producer: types.Producer; info: ProducerInfo }>();
+  #closed = false;
+
+  private constructor(id: string, router: types.Router, log: Logger) {
+    super();
+    this.id = id;
+    this.#router = router;
+    this.#log = log;
+    router.observer.once('close', () => this.close(ErrorCodes.ROOM_CLOSED, 'router closed'));
+  }
+
+  static async create(id: string, createRouter: () => Promise<types.Router>, log: Logger): Promise<Room> {
+    const router = await createRouter();
+    return new Room(id, router, log.child('room', { room: id }));
+  }
+
+  get router(): types.Router {
+    return this.#router;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get peers(): ReadonlyMap<string, Peer> {
+    return this.#peers;
+  }
+
+  get producerInfos(): ProducerInfo[] {
+    return [...this.#producers.values()].map((p) => p.info);
+  }
+
+  /** The synthesized producer, when the reenactor publishes one. */
+  producer(id: string): types.Producer | undefined {
+    return this.#producers.get(id)?.producer;
+  }
+
+  /** The live actor camera producer, if any. */
+  get actorVideo(): types.Producer | undefined {
+    for (const { producer, info } of this.#producers.values()) if (info.label === 'camera' && info.kind === 'video') return producer;
+    return undefined;
+  }
+
+  addPeer(peer: Peer): void {
+    if (this.#closed) throw new CodedError(ErrorCodes.ROOM_CLOSED, 'room closed');
+    this.#peers.set(peer.id, peer);
+    peer.on('newproducer', (producer, label) => this.#onProducer(peer, producer, label));
+    peer.once('close', () => {
+      this.#peers.delete(peer.id);
+      this.broadcast({ method: 'peerLeft', data: { peerId: peer.id } }, peer.id);
+      const humans = [...this.#peers.values()].filter((p) => p.role !== 'reenactor').length;
+      if (humans === 0) this.safeEmit('idle');
+    });
+  }
+
+  /** Throws if a camera producer already exists: one actor per room. */
+  assertCanProduceCamera(): void {
+    if (this.actorVideo) throw new CodedError(ErrorCodes.INVALID_STATE, 'this room already has an actor camera');
+  }
+
+  broadcast(n: Notification, exceptPeerId?: string): void {
+    for (const p of this.#peers.values()) if (p.id !== exceptPeerId) p.notify(n);
+  }
+
+  close(code: ErrorCode = ErrorCodes.ROOM_CLOSED, message = 'room closed'): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#log.info('room closing', { code });
+    this.broadcast({ method: 'roomClosed', data: { code, message } });
+    for (const p of [...this.#peers.values()]) p.close();
+    this.#peers.clear();
+    this.#producers.clear();
+    this.#router.close();
+    this.safeEmit('close');
+    this.removeAllListeners();
+  }
+
+  #onProducer(peer: Peer, producer: types.Producer, label: ProducerLabel): void {
+    const info: ProducerInfo = { producerId: producer.id, peerId: peer.id, kind: producer.kind, label };
+    this.#producers.set(producer.id, { producer, info });
+    this.broadcast({ method: 'newProducer', data: info }, peer.id);
+    const isActorVideo = label === 'camera' && producer.kind === 'video';
+    producer.observer.once('close', () => {
+      this.#producers.delete(producer.id);
+      this.broadcast({ method: 'producerClosed', data: { producerId: producer.id } }, peer.id);
+      if (isActorVideo && !this.#closed) this.safeEmit('actorvideoclosed', producer.id);
+    });
+    if (isActorVideo) this.safeEmit('actorvideo', producer);
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * The signalling protocol between browser/Node peers and the server, over
+ * socket.io. One typed union of requests (client → server, answered through
+ * the socket.io ack) and one of notifications (server → client).
+ *
+ * Every inbound request is validated against `requestSchema` at the socket
+ * boundary: TypeScript types are not validation.
+ */
+import { z } from 'zod';
+import type { ErrorCode } from './errors.ts';
+
+export const Roles = ['actor', 'viewer', 'reenactor'] as const;
+export type Role = (typeof Roles)[number];
+
+/** Largest accepted request, as JSON text. Anything larger is refused with E_BAD_REQUEST. */
+export const MAX_REQUEST_BYTES = 64 * 1024;
+
+const id = z.string().min(1).max(128);
+const shortText = z.string().max(256);
+const anyRecord = z.record(z.string().max(128), z.unknown());
+
+const fingerprint = z.object({ algorithm: z.string().max(32), value: z.string().max(256) });
+export const dtlsParametersSchema = z.object({
+  role: z.enum(['auto', 'client', 'server']).optional(),
+  fingerprints: z.array(fingerprint).min(1).max(8),
+});
+
+const codec = z
+  .object({
+    mimeType: z.string().max(64),
+    payloadType: z.number().int().min(0).max(127),
+    clockRate: z.number().int().positive(),
+    channels: z.number().int().positive().max(8).optional(),
+    parameters: anyRecord.optional(),
+    rtcpFeedback: z.array(z.object({ type: z.string().max(32), parameter: z.string().max(32).optional() })).max(16).optional(),
+  })
+  .passthrough();
+
+export const rtpParametersSchema = z
+  .object({
+    mid: z.string().max(32).optional(),
+    codecs: z.array(codec).min(1).max(16),
+    headerExtensions: z.array(anyRecord).max(32).optional(),
+    encodings: z.array(anyRecord).max(8).optional(),
+    rtcp: anyRecord.optional(),
+  })
+  .passthrough();
+
+export const rtpCapabilitiesSchema = z
+  .object({
+    codecs: z.array(anyRecord).max(64).optional(),
+    headerExtensions: z.array(anyRecord).max(64).optional(),
+  })
+  .passthrough();
+
+/** Labels the server gives producers; "synthesized" is the reenactor's output. */
+export const ProducerLabels = ['camera', 'synthesized'] as const;
+export type ProducerLabel = (typeof ProducerLabels)[number];
+
+export const requestSchema = z.discriminatedUnion('method', [
+  z.object({
+    method: z.literal('join'),
+    data: z.object({ token: z.string().min(1).max(2048), displayName: shortText.optional() }),
+  }),
+  z.object({ method: z.literal('createWebRtcTransport'), data: z.object({ direction: z.enum(['send', 'recv']) }) }),
+  z.object({ method: z.literal('connectWebRtcTransport'), data: z.object({ transportId: id, dtlsParameters: dtlsParametersSchema }) }),
+  z.object({
+    method: z.literal('produce'),
+    data: z.object({
+      transportId: id,
+      kind: z.enum(['audio', 'video']),
+      rtpParameters: rtpParametersSchema,
+      label: z.enum(ProducerLabels),
+    }),
+  }),
+  z.object({ method: z.literal('closeProducer'), data: z.object({ producerId: id }) }),
+  z.object({ method: z.literal('consume'), data: z.object({ transportId: id, producerId: id, rtpCapabilities: rtpCapabilitiesSchema }) }),
+  z.object({ method: z.literal('resumeConsumer'), data: z.object({ consumerId: id }) }),
+  z.object({ method: z.literal('leave'), data: z.object({}).strict() }),
+]);
+
+export type ClientRequest = z.infer<typeof requestSchema>;
+export type RequestMethod = ClientRequest['method'];
+export type RequestData<M extends RequestMethod> = Extract<ClientRequest, { method: M }>['data'];
+
+export interface ProducerInfo {
+  producerId: string;
+  peerId: string;
+  kind: 'audio' | 'video';
+  label: ProducerLabel;
+}
+
+export interface TransportInfo {
+  id: string;
+  iceParameters: unknown;
+  iceCandidates: unknown[];
+  dtlsParameters: unknown;
+}
+
+export interface ConsumerInfo {
+  id: string;
+  producerId: string;
+  kind: 'audio' | 'video';
+  rtpParameters: unknown;
+}
+
+/** What each request answers with, on success. */
+export interface ResponseData {
+  join: { peerId: string; roomId: string; role: Role; routerRtpCapabilities: unknown; producers: ProducerInfo[]; measurement: boolean };
+  createWebRtcTransport: TransportInfo;
+  connectWebRtcTransport: Record<string, never>;
+  produce: { producerId: string };
+  closeProducer: Record<string, never>;
+  consume: ConsumerInfo;
+  resumeConsumer: Record<string, never>;
+  leave: Record<string, never>;
+}
+
+export type Response<M extends RequestMethod = RequestMethod> =
+  | { ok: true; data: ResponseData[M] }
+  | { ok: false; error: { code: ErrorCode; message: string } };
+
+/** Reenactor session states as seen by clients in a room. */
+export type SessionState = 'starting' | 'running' | 'restarting' | 'stopped' | 'failed';
+
+export type Notification =
+  | { method: 'newProducer'; data: ProducerInfo }
+  | { method: 'producerClosed'; data: { producerId: string } }
+  | { method: 'peerLeft'; data: { peerId: string } }
+  | { method: 'sessionStatus'; data: { state: SessionState; code?: ErrorCode; message?: string } }
+  | { method: 'roomClosed'; data: { code: ErrorCode; message: string } };
+
+/** socket.io typing: the same interfaces go to the server's Server<> and the clients' Socket<>. */
+export interface ClientToServerEvents {
+  request: (req: ClientRequest, ack: (res: Response) => void) => void;
+}
+
+export interface ServerToClientEvents {
+  notification: (n: Notification) => void;
+}
+
+/** The socket.io path, shared by server and clients. */
+export const SIGNALLING_PATH = '/signal';

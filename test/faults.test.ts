@@ -1,0 +1,130 @@
+/**
+ * Faults with real parts: peers that vanish mid-stream leave nothing behind,
+ * and a killed reenactor child restarts and serves sessions again.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ReenactServer } from '../server/src/server.ts';
+import { FootageActor, StampViewer, decodeClip, type DecodedClip } from '../loadtest/peers.ts';
+import { fixture, startServer, waitFor } from './helpers/server.ts';
+import { NodePeer } from '../server/src/rtc/node-peer.ts';
+import { ErrorCodes } from '../shared/errors.ts';
+
+let server: ReenactServer;
+let clip: DecodedClip;
+
+before(async () => {
+  server = await startServer({ measurement: true, iceDisconnectGraceMs: 1000 });
+  clip = await decodeClip(fixture('driving/d9.mp4'), 320, 240, 30, 90);
+});
+
+after(async () => {
+  await server.close();
+});
+
+function framesAfter(viewer: StampViewer, t: number): number {
+  return viewer.received.filter((r) => r.at > t).length;
+}
+
+test('an actor whose peer connection closes (socket still open) leaves no transports, producers or session', { timeout: 60_000 }, async () => {
+  const room = 'vanish-media';
+  const actor = await FootageActor.start({ url: server.url, token: server.tokens.sign(room, 'actor'), clip, durationMs: 60_000 });
+  const viewer = await StampViewer.start({ url: server.url, token: server.tokens.sign(room, 'viewer') });
+  try {
+    await viewer.firstFrame(15_000);
+    assert.equal(server.supervisor.sessionCount, 1);
+    const r = server.rooms.get(room);
+    assert.ok(r);
+    const actorPeer = [...r.peers.values()].find((p) => p.role === 'actor');
+    assert.ok(actorPeer && actorPeer.transportCount === 1);
+    // Only the media path dies; the client sends no closeProducer.
+    actor.peer.closeMedia();
+    await waitFor(() => actorPeer.transportCount === 0 && actorPeer.producers.size === 0, 15_000, 'server to close the dead transport');
+    await waitFor(() => r.actorVideo === undefined && server.supervisor.sessionCount === 0, 10_000, 'session to stop');
+    await waitFor(() => ![...r.peers.values()].some((p) => p.role === 'reenactor'), 10_000, 'reenactor peer to leave');
+  } finally {
+    viewer.close();
+    actor.stop();
+  }
+});
+
+test('peers whose sockets drop are removed and the empty room is closed', { timeout: 60_000 }, async () => {
+  const room = 'vanish-socket';
+  const actor = await FootageActor.start({ url: server.url, token: server.tokens.sign(room, 'actor'), clip, durationMs: 60_000 });
+  const viewer = await StampViewer.start({ url: server.url, token: server.tokens.sign(room, 'viewer') });
+  await viewer.firstFrame(15_000);
+  const r = server.rooms.get(room);
+  assert.ok(r);
+  assert.equal(r.peers.size, 3, 'actor, viewer and reenactor');
+  // Sockets and media vanish together, mid-stream.
+  actor.stop();
+  viewer.close();
+  await waitFor(() => r.closed && !server.rooms.has(room), 15_000, 'room to close');
+  assert.equal(r.peers.size, 0);
+  assert.ok(r.router.closed, 'router (and with it every transport, producer and consumer) closed');
+  assert.equal(server.supervisor.sessionCount, 0);
+});
+
+test('a killed reenactor child restarts, resumes its session, and new sessions work', { timeout: 90_000 }, async () => {
+  const room = 'restart';
+  const actor = await FootageActor.start({ url: server.url, token: server.tokens.sign(room, 'actor'), clip, durationMs: 80_000 });
+  const viewer = await StampViewer.start({ url: server.url, token: server.tokens.sign(room, 'viewer') });
+  const states: string[] = [];
+  viewer.peer.onNotification((n) => {
+    if (n.method === 'sessionStatus') states.push(n.data.state);
+  });
+  let actor2: FootageActor | undefined;
+  let viewer2: StampViewer | undefined;
+  try {
+    await viewer.firstFrame(15_000);
+    const [pid] = server.supervisor.childPids;
+    assert.ok(pid, 'no reenactor child');
+    process.kill(pid, 'SIGKILL');
+    const killedAt = performance.now();
+    await waitFor(() => states.includes('restarting'), 10_000, 'viewer to be told the reenactor is restarting');
+    await waitFor(() => server.supervisor.childPids.some((p) => p !== pid) && server.supervisor.sessionState(room) === 'running', 30_000, 'child restart');
+    await waitFor(() => framesAfter(viewer, killedAt + 500) > 10, 20_000, 'frames after restart');
+    // And a brand-new session on the restarted child.
+    actor2 = await FootageActor.start({ url: server.url, token: server.tokens.sign('after-restart', 'actor'), clip, durationMs: 30_000 });
+    viewer2 = await StampViewer.start({ url: server.url, token: server.tokens.sign('after-restart', 'viewer') });
+    await viewer2.firstFrame(15_000);
+    const t = performance.now();
+    await waitFor(() => framesAfter(viewer2!, t) > 10, 10_000, 'frames in the new session');
+  } finally {
+    viewer.close();
+    actor.stop();
+    viewer2?.close();
+    actor2?.stop();
+  }
+});
+
+test('a dead mediasoup worker closes its rooms with E_WORKER_DIED and is replaced', { timeout: 60_000 }, async () => {
+  const room = 'worker-death';
+  const peer = await NodePeer.connect({ url: server.url, token: server.tokens.sign(room, 'viewer') });
+  try {
+    const closed = new Promise<string>((resolve) => {
+      peer.onNotification((n) => {
+        if (n.method === 'roomClosed') resolve(n.data.code);
+      });
+    });
+    const r = server.rooms.get(room);
+    assert.ok(r, 'room exists');
+    const [worker] = server.workerPool.workers;
+    assert.ok(worker);
+    process.kill(worker.pid, 'SIGKILL');
+    assert.equal(await closed, ErrorCodes.WORKER_DIED);
+    assert.ok(r.closed);
+    await waitFor(() => server.workerPool.workers.length === 1 && server.workerPool.workers[0] !== worker, 15_000, 'replacement worker');
+    // The replacement carries new rooms end to end.
+    const actor = await FootageActor.start({ url: server.url, token: server.tokens.sign('after-worker', 'actor'), clip, durationMs: 20_000 });
+    const viewer = await StampViewer.start({ url: server.url, token: server.tokens.sign('after-worker', 'viewer') });
+    try {
+      await viewer.firstFrame(15_000);
+    } finally {
+      viewer.close();
+      actor.stop();
+    }
+  } finally {
+    peer.close();
+  }
+});

@@ -1,0 +1,25 @@
+/** Starts a real server (real mediasoup workers, real reenactor children) on an ephemeral port. */
+import { loadConfig } from '../../server/src/config.ts';
+import { ReenactServer } from '../../server/src/server.ts';
+
+let portBase = 40000 + (process.pid % 50) * 200;
+
+export async function startServer(overrides: Parameters<typeof loadConfig>[0] = {}): Promise<ReenactServer> {
+  // Each server in a test process gets its own RTC port range so parallel files never collide.
+  const rtcMinPort = portBase;
+  portBase += 100;
+  const config = loadConfig({ port: 0, host: '127.0.0.1', workers: 1, rtcMinPort, rtcMaxPort: rtcMinPort + 99, ...overrides }, {});
+  return ReenactServer.create(config);
+}
+
+export function fixture(rel: string): string {
+  return new URL(`../fixtures/${rel}`, import.meta.url).pathname;
+}
+
+export async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

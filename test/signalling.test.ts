@@ -1,0 +1,118 @@
+/**
+ * Malformed signalling and token checks against a real server: every bad
+ * request gets a coded error, and the server keeps serving other sessions.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { io } from 'socket.io-client';
+import type { ReenactServer } from '../server/src/server.ts';
+import { SignalClient, type ClientSocket } from '../shared/signal-client.ts';
+import { CodedError, ErrorCodes } from '../shared/errors.ts';
+import { SIGNALLING_PATH, type Response } from '../shared/protocol.ts';
+import { TokenSigner } from '../server/src/auth/tokens.ts';
+import { startServer } from './helpers/server.ts';
+
+let server: ReenactServer;
+const sockets: ClientSocket[] = [];
+
+before(async () => {
+  server = await startServer();
+});
+
+after(async () => {
+  for (const s of sockets) s.close();
+  await server.close();
+});
+
+async function connect(): Promise<ClientSocket> {
+  const socket: ClientSocket = io(server.url, { path: SIGNALLING_PATH, transports: ['websocket'], reconnection: false, forceNew: true });
+  sockets.push(socket);
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('connect_error', reject);
+  });
+  return socket;
+}
+
+/** Sends anything as a request, bypassing the typed client. */
+function raw(socket: ClientSocket, payload: unknown): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    socket.timeout(5000).emit('request', payload as never, (err: Error | null, res: Response) => (err ? reject(err) : resolve(res)));
+  });
+}
+
+function code(res: Response): string | undefined {
+  return res.ok ? undefined : res.error.code;
+}
+
+test('malformed requests get coded errors and the socket keeps working', { timeout: 30_000 }, async () => {
+  const socket = await connect();
+  assert.equal(code(await raw(socket, null)), ErrorCodes.UNKNOWN_METHOD);
+  assert.equal(code(await raw(socket, 'join')), ErrorCodes.UNKNOWN_METHOD);
+  assert.equal(code(await raw(socket, { method: 'selfDestruct', data: {} })), ErrorCodes.UNKNOWN_METHOD);
+  assert.equal(code(await raw(socket, { method: 'join' })), ErrorCodes.BAD_REQUEST, 'missing data');
+  assert.equal(code(await raw(socket, { method: 'join', data: { token: 42 } })), ErrorCodes.BAD_REQUEST, 'wrong type');
+  assert.equal(code(await raw(socket, { method: 'join', data: { token: 'x'.repeat(10_000) } })), ErrorCodes.BAD_REQUEST, 'huge string');
+  assert.equal(code(await raw(socket, { method: 'join', data: { token: 'a'.repeat(1024 * 1024) } })), ErrorCodes.BAD_REQUEST, '1 MB payload');
+  assert.equal(code(await raw(socket, { method: 'createWebRtcTransport', data: { direction: 'send' } })), ErrorCodes.INVALID_STATE, 'before join');
+  // An event outside the protocol, with an ack, is answered too.
+  const other = await new Promise<Response>((resolve) => socket.emit('bogus' as never, {} as never, ((r: Response) => resolve(r)) as never));
+  assert.equal(code(other), ErrorCodes.UNKNOWN_METHOD);
+  assert.ok(socket.connected, 'socket was dropped');
+  // The same socket can still join properly.
+  const ok = await raw(socket, { method: 'join', data: { token: server.tokens.sign('sig', 'viewer') } });
+  assert.ok(ok.ok, 'valid join failed after bad requests');
+  assert.equal(code(await raw(socket, { method: 'connectWebRtcTransport', data: { transportId: 'nope', dtlsParameters: { fingerprints: [] } } })), ErrorCodes.BAD_REQUEST);
+  assert.equal(code(await raw(socket, { method: 'connectWebRtcTransport', data: { transportId: 'nope', dtlsParameters: { fingerprints: [{ algorithm: 'sha-256', value: 'AA' }] } } })), ErrorCodes.NOT_FOUND);
+  const health = await fetch(`${server.url}/healthz`);
+  assert.equal(health.status, 200);
+});
+
+test('a viewer token cannot produce', { timeout: 30_000 }, async () => {
+  const signal = new SignalClient(await connect());
+  await signal.request('join', { token: server.tokens.sign('roles', 'viewer') });
+  await assert.rejects(signal.request('createWebRtcTransport', { direction: 'send' }), (e: unknown) => e instanceof CodedError && e.code === ErrorCodes.FORBIDDEN);
+  const recv = await signal.request('createWebRtcTransport', { direction: 'recv' });
+  await assert.rejects(
+    signal.request('produce', {
+      transportId: recv.id,
+      kind: 'video',
+      label: 'camera',
+      rtpParameters: { codecs: [{ mimeType: 'video/VP8', payloadType: 96, clockRate: 90000 }] },
+    }),
+    (e: unknown) => e instanceof CodedError && e.code === ErrorCodes.FORBIDDEN,
+  );
+});
+
+test('expired, forged and malformed tokens are refused', { timeout: 30_000 }, async () => {
+  const signal = new SignalClient(await connect());
+  const isUnauthorized = (e: unknown): boolean => e instanceof CodedError && e.code === ErrorCodes.UNAUTHORIZED;
+  const expired = server.tokens.sign('t', 'actor', 1000, Date.now() - 10_000);
+  await assert.rejects(signal.request('join', { token: expired }), isUnauthorized);
+  const forged = new TokenSigner('another-secret-of-enough-length', 60_000).sign('t', 'actor');
+  await assert.rejects(signal.request('join', { token: forged }), isUnauthorized);
+  const good = server.tokens.sign('t', 'viewer');
+  const [body, mac] = good.split('.');
+  const tampered = `${Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(body!, 'base64url').toString()), role: 'actor' })).toString('base64url')}.${mac}`;
+  await assert.rejects(signal.request('join', { token: tampered }), isUnauthorized);
+  await assert.rejects(signal.request('join', { token: 'garbage' }), isUnauthorized);
+});
+
+test('the token endpoint mints only actor and viewer tokens for valid room names', { timeout: 10_000 }, async () => {
+  assert.equal((await fetch(`${server.url}/api/token?room=ok&role=reenactor`)).status, 400);
+  assert.equal((await fetch(`${server.url}/api/token?room=${'x'.repeat(65)}&role=actor`)).status, 400);
+  assert.equal((await fetch(`${server.url}/api/token?room=../etc&role=actor`)).status, 400);
+  const res = await fetch(`${server.url}/api/token?room=ok&role=viewer`);
+  assert.equal(res.status, 200);
+  const { token } = (await res.json()) as { token: string };
+  assert.equal(server.tokens.verify(token).role, 'viewer');
+});
+
+test('/metrics exposes reenact_ metrics and /healthz reports load', { timeout: 10_000 }, async () => {
+  const metrics = await (await fetch(`${server.url}/metrics`)).text();
+  assert.match(metrics, /reenact_signalling_errors_total\{code="E_BAD_REQUEST"\} \d+/);
+  assert.match(metrics, /reenact_process_cpu_seconds_total/);
+  const health = (await (await fetch(`${server.url}/healthz`)).json()) as Record<string, unknown>;
+  assert.equal(health['status'], 'ok');
+  assert.equal(typeof health['load'], 'number');
+});
