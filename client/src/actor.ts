@@ -10,7 +10,7 @@ async function main(): Promise<void> {
   const params = new URLSearchParams(location.search);
   const room = params.get('room') ?? 'demo';
   $('room').textContent = room;
-  ($('viewer-link')).href = `/view/${encodeURIComponent(room)}`;
+  $<HTMLAnchorElement>('viewer-link').href = `/view/${encodeURIComponent(room)}`;
   status('asking for the camera');
   let stream: MediaStream;
   try {
@@ -19,13 +19,13 @@ async function main(): Promise<void> {
     status(`no camera: ${(err as Error).message}`);
     return;
   }
-  ($('local')).srcObject = stream;
+  $<HTMLVideoElement>('local').srcObject = stream;
   status('connecting');
   const client = await RoomClient.connect(await fetchToken(room, 'actor'));
   const track = stream.getVideoTracks()[0];
   if (!track) throw new Error('camera gave no video track');
   await client.publish(track, 'camera');
-  await watchSynthesized(client, $('output'), status);
+  await watchSynthesized(client, $<HTMLVideoElement>('output'), status);
 }
 
 main().catch((err: unknown) => status(`error: ${err instanceof Error ? err.message : String(err)}`));

@@ -3,18 +3,21 @@
  * the emitter (mediasoup's enhancedEvents habit).
  */
 import { EventEmitter } from 'node:events';
-import { rootLogger } from '../logger.ts';
+import { rootLogger, type Logger } from '../logger.ts';
 
-const log = rootLogger.child('emitter');
+const defaultLog = rootLogger.child('emitter');
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- event maps carry arbitrary tuple types.
 export type EventMap = Record<string, any[]>;
 
 export class TypedEmitter<E extends EventMap> {
   readonly #ee = new EventEmitter();
+  readonly #log: Logger;
 
-  constructor() {
+  /** `logger` scopes the message logged when a listener throws. */
+  constructor(logger: Logger = defaultLog) {
     this.#ee.setMaxListeners(Infinity);
+    this.#log = logger;
   }
 
   on<K extends keyof E & string>(event: K, listener: (...args: E[K]) => void): this {
@@ -47,7 +50,7 @@ export class TypedEmitter<E extends EventMap> {
       try {
         l(...args);
       } catch (err) {
-        log.error('event listener threw', { event, err });
+        this.#log.error('event listener threw', { event, err });
       }
     }
     return listeners.length > 0;

@@ -1,0 +1,127 @@
+/**
+ * Tracker benchmark: ms/frame p50/p95 for the detector path, the landmark path and the full
+ * tracker, at 640×480 input, on 1 and 2 ORT intra-op threads, over the fixture driving videos.
+ *
+ *   node --import tsx loadtest/bench-tracker.ts [--frames-per-video N]
+ *
+ * Frames are decoded before timing (so ffmpeg does not compete for the CPU). Each stage is timed
+ * on the calling thread around the public Tracker API, so times include pre/post-processing and
+ * the worker round trip; `modelMs` is the ONNX Runtime time inside the worker alone.
+ */
+import { availableParallelism, cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { buildModels } from '../models/build.ts';
+import { setLogLevel } from '../server/src/logger.ts';
+import { readFrames, type RawFrame } from '../server/src/media/video-io.ts';
+import { Tracker, type TrackResult } from '../server/src/tracking/tracker.ts';
+
+const WIDTH = 640;
+const HEIGHT = 480;
+const VIDEOS = ['d3', 'd9', 'd12', 'd19'];
+const WARMUP = 10;
+
+export interface Percentiles {
+  p50: number;
+  p95: number;
+  /** ONNX Runtime time inside the worker for this stage's model(s), p50. */
+  modelMs: number;
+}
+
+export interface TrackerBench {
+  input: string;
+  frames: number;
+  videos: string[];
+  machine: { cpus: number; model: string; node: string };
+  /** Keyed by ORT intra-op thread count. */
+  threads: Record<string, { detector: Percentiles; landmarks: Percentiles; tracker: Percentiles }>;
+  targetMs: number;
+}
+
+function pct(values: number[], p: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  const v = s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN;
+  return Math.round(v * 100) / 100;
+}
+
+function summarize(total: number[], model: number[]): Percentiles {
+  return { p50: pct(total, 0.5), p95: pct(total, 0.95), modelMs: pct(model, 0.5) };
+}
+
+async function loadFrames(perVideo: number): Promise<{ video: string; frames: RawFrame[] }[]> {
+  const out: { video: string; frames: RawFrame[] }[] = [];
+  for (const v of VIDEOS) {
+    const frames: RawFrame[] = [];
+    const path = fileURLToPath(new URL(`../test/fixtures/driving/${v}.mp4`, import.meta.url));
+    for await (const f of readFrames(path, { width: WIDTH, height: HEIGHT, maxFrames: perVideo })) frames.push(f);
+    out.push({ video: v, frames });
+  }
+  return out;
+}
+
+type Stage = 'detector' | 'landmarks' | 'tracker';
+
+async function runStage(stage: Stage, threads: number, clips: { frames: RawFrame[] }[]): Promise<Percentiles> {
+  // detector: reset before each frame so every frame is a fresh detection (+ one landmark pass,
+  // which is not counted); landmarks: ROI tracking only; tracker: default options, whole call.
+  const tracker = await Tracker.create({ threads, detectIntervalMs: stage === 'tracker' ? undefined : 0 });
+  const total: number[] = [];
+  const model: number[] = [];
+  try {
+    for (const clip of clips) {
+      tracker.reset();
+      let i = 0;
+      for (const f of clip.frames) {
+        if (stage === 'detector') tracker.reset();
+        const r: TrackResult = await tracker.process(f, (i * 1000) / 30);
+        if (i++ < WARMUP) continue;
+        if (stage === 'detector') {
+          total.push(r.timings.detectMs);
+          model.push(r.timings.detectorModelMs);
+        } else if (stage === 'landmarks') {
+          if (r.detected) continue;
+          total.push(r.timings.landmarksMs);
+          model.push(r.timings.landmarksModelMs);
+        } else {
+          total.push(r.timings.totalMs);
+          model.push(r.timings.inferMs);
+        }
+      }
+    }
+  } finally {
+    await tracker.close();
+  }
+  return summarize(total, model);
+}
+
+/** Runs the benchmark and returns the numbers (also used by `npm run bench`). */
+export async function benchTracker(opts: { framesPerVideo?: number } = {}): Promise<TrackerBench> {
+  await buildModels();
+  const perVideo = opts.framesPerVideo ?? 90;
+  const clips = await loadFrames(perVideo);
+  const result: TrackerBench = {
+    input: `${WIDTH}x${HEIGHT} rgba`,
+    frames: clips.reduce((n, c) => n + c.frames.length, 0),
+    videos: VIDEOS,
+    machine: { cpus: availableParallelism(), model: cpus()[0]?.model ?? 'unknown', node: process.version },
+    threads: {},
+    targetMs: 6,
+  };
+  for (const threads of [1, 2]) {
+    result.threads[String(threads)] = {
+      detector: await runStage('detector', threads, clips),
+      landmarks: await runStage('landmarks', threads, clips),
+      tracker: await runStage('tracker', threads, clips),
+    };
+  }
+  return result;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  setLogLevel('warn');
+  const { values } = parseArgs({ options: { 'frames-per-video': { type: 'string', default: '90' } } });
+  const r = await benchTracker({ framesPerVideo: Number(values['frames-per-video']) });
+  console.log(JSON.stringify(r, null, 2));
+  const t1 = r.threads['1']?.tracker;
+  if (t1) console.error(`tracker on 1 thread: p50 ${t1.p50} ms, p95 ${t1.p95} ms (target ≤ ${r.targetMs} ms)`);
+}

@@ -1,0 +1,145 @@
+/**
+ * InferenceRunner: worker life cycle, transfer semantics, failure classification and restart,
+ * with the diagnostic echo handler and the real face-model handler.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { buildModels } from '../models/build.ts';
+import { setLogLevel } from '../server/src/logger.ts';
+import { echoHandlerSpec } from '../server/src/inference/echo-handler.ts';
+import { InferenceError, InvalidStateError } from '../server/src/inference/errors.ts';
+import { InferenceRunner } from '../server/src/inference/runner.ts';
+import { faceHandlerSpec } from '../server/src/tracking/face-models-handler.ts';
+import { Tracker } from '../server/src/tracking/tracker.ts';
+import { decodeImage } from '../server/src/media/video-io.ts';
+
+setLogLevel('error');
+
+function isCode(code: string) {
+  return (err: unknown): boolean => {
+    assert.ok(err instanceof Error, `expected an Error, got ${String(err)}`);
+    assert.equal((err as { code?: string }).code, code, `expected ${code}, got ${(err as { code?: string }).code}: ${err.message}`);
+    return true;
+  };
+}
+
+describe('InferenceRunner', { timeout: 60_000 }, () => {
+  test('echoes a buffer that is moved to the worker and moved back, not copied', { timeout: 20_000 }, async () => {
+    const runner = await InferenceRunner.create({ name: 't-echo', handlers: [echoHandlerSpec()] });
+    try {
+      const data = new Float32Array([1, 2, 3]);
+      const back = await runner.run<{ data: Float32Array }>('echo', { op: 'echo', data, scale: 2 }, [data.buffer]);
+      assert.equal(data.byteLength, 0, 'the sent buffer is detached (transferred)');
+      assert.deepEqual([...back.data], [2, 4, 6]);
+      assert.equal(runner.state, 'ready');
+      assert.deepEqual(runner.info['echo'], { kind: 'echo' });
+    } finally {
+      await runner.close();
+    }
+  });
+
+  test('a handler that throws fails only that run (transient E_INFER_RUN_FAILED)', { timeout: 20_000 }, async () => {
+    const runner = await InferenceRunner.create({ name: 't-throw', handlers: [echoHandlerSpec()] });
+    try {
+      await assert.rejects(runner.run('echo', { op: 'throw' }), (err: unknown) => isCode('E_INFER_RUN_FAILED')(err) && !(err as InferenceError).permanent);
+      await assert.rejects(runner.run('nope', { op: 'echo' }), isCode('E_INFER_UNKNOWN_HANDLER'));
+      assert.equal(await runner.run('echo', { op: 'sleep', ms: 1 }), 'slept');
+    } finally {
+      await runner.close();
+    }
+  });
+
+  test('a crashed worker rejects pending runs with E_INFER_WORKER_CRASHED and is restarted', { timeout: 30_000 }, async () => {
+    const runner = await InferenceRunner.create({ name: 't-crash', handlers: [echoHandlerSpec()] });
+    try {
+      const restarted = new Promise<void>((resolve) => runner.on('restarted', () => resolve()));
+      const pending = runner.run('echo', { op: 'sleep', ms: 5_000 });
+      await assert.rejects(runner.run('echo', { op: 'crash' }), isCode('E_INFER_WORKER_CRASHED'));
+      await assert.rejects(pending, isCode('E_INFER_WORKER_CRASHED'));
+      // A run issued while restarting waits for the new worker.
+      assert.equal(await runner.run('echo', { op: 'sleep', ms: 1 }), 'slept');
+      await restarted;
+      assert.equal(runner.restarts, 1);
+    } finally {
+      await runner.close();
+    }
+  });
+
+  test('a hung worker is detected by the heartbeat (E_INFER_WORKER_HUNG) and restarted', { timeout: 30_000 }, async () => {
+    const runner = await InferenceRunner.create({ name: 't-hang', handlers: [echoHandlerSpec()], heartbeatIntervalMs: 100, heartbeatTimeoutMs: 400 });
+    try {
+      await assert.rejects(runner.run('echo', { op: 'hang', ms: 3_000 }), isCode('E_INFER_WORKER_HUNG'));
+      assert.equal(await runner.run('echo', { op: 'sleep', ms: 1 }), 'slept');
+    } finally {
+      await runner.close();
+    }
+  });
+
+  test('more crashes than maxRestarts make the runner dead with a permanent E_INFER_DEAD', { timeout: 30_000 }, async () => {
+    const runner = await InferenceRunner.create({ name: 't-dead', handlers: [echoHandlerSpec()], maxRestarts: 1 });
+    const dead = new Promise<InferenceError>((resolve) => runner.on('dead', resolve));
+    try {
+      await assert.rejects(runner.run('echo', { op: 'crash' }), isCode('E_INFER_WORKER_CRASHED'));
+      await assert.rejects(runner.run('echo', { op: 'crash' }), (e: unknown) => e instanceof InferenceError);
+      const err = await dead;
+      assert.equal(err.code, 'E_INFER_DEAD');
+      assert.equal(err.permanent, true);
+      assert.equal(runner.state, 'dead');
+      await assert.rejects(runner.run('echo', { op: 'sleep', ms: 1 }), isCode('E_INFER_DEAD'));
+    } finally {
+      await runner.close();
+    }
+  });
+
+  test('initialisation fails with E_INFER_INIT_FAILED or E_INFER_INIT_TIMEOUT', { timeout: 30_000 }, async () => {
+    await assert.rejects(InferenceRunner.create({ name: 't-init', handlers: [echoHandlerSpec('echo', { failInit: true })] }), isCode('E_INFER_INIT_FAILED'));
+    await assert.rejects(
+      InferenceRunner.create({ name: 't-init', handlers: [{ name: 'x', module: '/nonexistent/handler.ts' }] }),
+      isCode('E_INFER_INIT_FAILED'),
+    );
+    await assert.rejects(
+      InferenceRunner.create({ name: 't-init', handlers: [echoHandlerSpec('echo', { initDelayMs: 5_000 })], initTimeoutMs: 300 }),
+      isCode('E_INFER_INIT_TIMEOUT'),
+    );
+    // @ts-expect-error handlers is required
+    await assert.rejects(InferenceRunner.create({ name: 'bad' }), TypeError);
+  });
+
+  test('close() rejects pending runs with InvalidStateError, is idempotent, and refuses later runs', { timeout: 20_000 }, async () => {
+    const runner = await InferenceRunner.create({ name: 't-close', handlers: [echoHandlerSpec()] });
+    const pending = runner.run('echo', { op: 'sleep', ms: 2_000 });
+    const closing = runner.close();
+    await assert.rejects(pending, InvalidStateError);
+    await Promise.all([closing, runner.close()]);
+    assert.equal(runner.state, 'closed');
+    await assert.rejects(runner.run('echo', { op: 'sleep', ms: 1 }), InvalidStateError);
+  });
+});
+
+describe('shared face-model runner', { timeout: 90_000 }, () => {
+  let runner: InferenceRunner;
+  before(async () => {
+    await buildModels();
+    runner = await InferenceRunner.create({ name: 't-shared', handlers: [faceHandlerSpec({ threads: 1 }), echoHandlerSpec()] });
+  });
+  after(async () => {
+    await runner.close();
+  });
+
+  test('two trackers share one loaded model in one worker, next to another handler, on CPU', { timeout: 60_000 }, async () => {
+    assert.equal(runner.info['face']?.['provider'], 'cpu', 'no CUDA EP libraries here: CPU fallback');
+    assert.equal(runner.info['face']?.['threads'], 1);
+    const a = await Tracker.create({ runner });
+    const b = await Tracker.create({ runner });
+    const img = await decodeImage('test/fixtures/targets/s42.jpg');
+    const [ra, rb] = await Promise.all([a.process(img, 0), b.process(img, 0)]);
+    assert.equal(ra.faces, 1);
+    assert.deepEqual([...(ra.landmarks ?? [])], [...(rb.landmarks ?? [])], 'same model, same input, same output');
+    await a.close();
+    // The runner belongs to the caller: closing a tracker leaves it running for the other one.
+    assert.equal(runner.state, 'ready');
+    assert.equal((await b.process(img, 0)).faces, 1);
+    await b.close();
+    await assert.rejects(Tracker.create({ runner, handler: 'echo' }), TypeError);
+  });
+});

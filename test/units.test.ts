@@ -1,0 +1,77 @@
+/** Small pure pieces of the live loop: stamps, the latest-frame slot, the passthrough stage, config. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readStamp, writeStamp, STAMP_ID_BITS } from '../shared/stamp.ts';
+import { LatestFrameSlot } from '../server/src/reenactor/frame-slot.ts';
+import { PassthroughStage } from '../server/src/reenactor/stage.ts';
+import { loadConfig } from '../server/src/config.ts';
+import { runStage } from './helpers/stage.ts';
+
+test('a frame stamp round-trips and survives mild noise; a corrupted one reads as null', { timeout: 5000 }, () => {
+  for (const width of [256, 320, 640]) {
+    const y = new Uint8Array(width * 64).fill(128);
+    for (const id of [1, 2, 777, (1 << STAMP_ID_BITS) - 1]) {
+      writeStamp(y, width, id);
+      for (let i = 0; i < y.length; i++) y[i] = Math.max(0, Math.min(255, y[i]! + ((i * 7919) % 41) - 20));
+      assert.equal(readStamp(y, width), id, `width ${width} id ${id}`);
+    }
+  }
+  const blank = new Uint8Array(640 * 32).fill(128);
+  assert.equal(readStamp(blank, 640), null);
+  const y = new Uint8Array(640 * 32);
+  writeStamp(y, 640, 12345);
+  // Flip one id bit block: checksum must catch it.
+  const b = 16;
+  for (let row = 0; row < b; row++) for (let x = 5 * b; x < 6 * b; x++) y[row * 640 + x] = 255 - y[row * 640 + x]!;
+  assert.notEqual(readStamp(y, 640), 12345);
+});
+
+test('the latest-frame slot keeps depth 1, drops superseded frames and processes the newest', { timeout: 5000 }, async () => {
+  const processed: number[] = [];
+  const dropped: number[] = [];
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const slot = new LatestFrameSlot<number>(
+    async (n) => {
+      if (n === 0) await gate;
+      processed.push(n);
+    },
+    (n) => dropped.push(n),
+  );
+  slot.offer(0); // starts processing, blocks on the gate
+  for (let i = 1; i <= 5; i++) slot.offer(i); // 1..4 superseded, 5 waits
+  assert.deepEqual(dropped, [1, 2, 3, 4]);
+  assert.equal(slot.dropped, 4);
+  release();
+  await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(processed, [0, 5]);
+  slot.close();
+  slot.offer(6);
+  await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(processed, [0, 5], 'closed slot takes no work');
+});
+
+test('the passthrough stage copies frames and draws a changing visible counter', { timeout: 5000 }, async () => {
+  const w = 320;
+  const h = 240;
+  const frame = { width: w, height: h, data: new Uint8Array((w * h * 3) / 2).fill(100) };
+  const outs = await runStage(new PassthroughStage(), [frame, frame, frame]);
+  assert.equal(outs.length, 3);
+  for (const o of outs) {
+    assert.equal(o.frame.data.length, frame.data.length);
+    assert.equal(o.frame.data[0], 100, 'top-left untouched');
+    assert.ok(typeof o.timings['passthrough'] === 'number');
+  }
+  const corner = (d: Uint8Array): number[] => Array.from(d.subarray((h - 1) * w + w - 64, (h - 1) * w + w));
+  assert.notDeepEqual(corner(outs[0]!.frame.data), corner(outs[1]!.frame.data), 'counter changes between frames');
+  assert.equal(frame.data[(h - 1) * w + w - 1], 100, 'input not modified');
+});
+
+test('config rejects invalid values with the variable name and freezes the result', { timeout: 5000 }, () => {
+  assert.throws(() => loadConfig({}, { REENACT_PORT: 'eighty' }), /REENACT_PORT/);
+  assert.throws(() => loadConfig({}, { REENACT_STAGE: 'magic' }), /REENACT_STAGE/);
+  const c = loadConfig({}, { REENACT_MEASUREMENT: '1', REENACT_AUTO_TOKENS: '0' });
+  assert.equal(c.measurement, true);
+  assert.equal(c.autoTokens, false);
+  assert.ok(Object.isFrozen(c));
+});
