@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ReenactServer } from '../server/src/server.ts';
 import { FootageActor, StampViewer, decodeClip, type DecodedClip } from '../loadtest/peers.ts';
-import { fixture, startServer, waitFor } from './helpers/server.ts';
+import { fixture, settleWrtc, startServer, waitFor } from './helpers/server.ts';
 import { NodePeer } from '../server/src/rtc/node-peer.ts';
 import { ErrorCodes } from '../shared/errors.ts';
 
@@ -20,6 +20,7 @@ before(async () => {
 
 after(async () => {
   await server.close();
+  await settleWrtc();
 });
 
 function framesAfter(viewer: StampViewer, t: number): number {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import type { ReenactServer } from '../server/src/server.ts';
 import { FootageActor, StampViewer, decodeClip, latencies, percentile, type DecodedClip } from '../loadtest/peers.ts';
-import { fixture, startServer } from './helpers/server.ts';
+import { fixture, settleWrtc, startServer } from './helpers/server.ts';
 
 let server: ReenactServer;
 let clip: DecodedClip;
@@ -21,6 +21,7 @@ before(async () => {
 
 after(async () => {
   await server.close();
+  await settleWrtc();
 });
 
 test('passthrough loop delivers ≥90% of 10 s of 480p30 footage in order, and reports latency', { timeout: 60_000 }, async () => {
@@ -38,7 +39,14 @@ test('passthrough loop delivers ≥90% of 10 s of 480p30 footage in order, and r
     const ids = lat.map((l) => l.id);
     for (let i = 1; i < ids.length; i++) assert.ok(ids[i]! > ids[i - 1]!, `stamp ${ids[i]} came after ${ids[i - 1]}`);
     const ms = lat.map((l) => l.ms);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const metric = (re: RegExp): number => Number(re.exec(metrics)?.[1] ?? NaN);
     const report = {
+      reenactor: {
+        framesIn: metric(/^reenact_frames_in_total (\S+)/m),
+        framesOut: metric(/^reenact_frames_out_total (\S+)/m),
+        superseded: metric(/^reenact_frames_dropped_total\{reason="superseded"\} (\S+)/m),
+      },
       framesSent: actor.framesSent,
       framesBack: lat.length,
       deliveredRatio: ratio,

@@ -52,13 +52,8 @@ export class ReenactServer {
     this.#supervisor.on('sessionstate', (roomId, state, code, message) => {
       this.#rooms.get(roomId)?.broadcast({ method: 'sessionStatus', data: { state, code, message } });
     });
-    pool.on('workerdied', (worker) => {
-      this.metrics.workerDeaths.inc();
-      // Routers of a dead worker are closed by mediasoup; close their rooms with a coded error.
-      for (const room of [...this.#rooms.values()]) {
-        if (room.router.closed) room.close(ErrorCodes.WORKER_DIED, `media worker ${worker.pid} died`);
-      }
-    });
+    // Rooms on a dead worker close themselves with E_WORKER_DIED (Room); the pool replaces the worker.
+    pool.on('workerdied', () => this.metrics.workerDeaths.inc());
     attachSignalling(this.#io, {
       config,
       log,

@@ -23,3 +23,11 @@ export async function waitFor(cond: () => boolean, timeoutMs: number, what: stri
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/**
+ * wrtc tears its threads down asynchronously after the last peer connection
+ * closes; exiting before that can crash the process. Call after closing peers.
+ */
+export async function settleWrtc(ms = 500): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+}

@@ -14,6 +14,16 @@ for (const name of ['RTCPeerConnection', 'RTCSessionDescription', 'RTCIceCandida
   if (g[name] === undefined) g[name] = (wrtc as Record<string, unknown>)[name];
 }
 
+/*
+ * wrtc's N-API finalizers crash (SIGSEGV or a V8 "node->IsInUse()" abort) when
+ * Node frees the environment at a natural exit, even after every track, sink
+ * and peer connection was closed. process.exit() skips that teardown, so turn
+ * every natural exit of a process that loaded wrtc into an explicit one with
+ * the same exit code. (Inside an 'exit' listener, process.exit() goes straight
+ * to the final exit without emitting 'exit' again.)
+ */
+process.once('exit', (code) => process.exit(code));
+
 export const { RTCVideoSource, RTCVideoSink } = wrtc.nonstandard;
 export type I420Frame = { width: number; height: number; data: Uint8Array };
 export { wrtc };

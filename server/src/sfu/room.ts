@@ -32,17 +32,21 @@ export class Room extends TypedEmitter<RoomEvents> {
   readonly #producers = new Map<string, { producer: types.Producer; info: ProducerInfo }>();
   #closed = false;
 
-  private constructor(id: string, router: types.Router, log: Logger) {
+  private constructor(id: string, router: types.Router, worker: types.Worker, log: Logger) {
     super();
     this.id = id;
     this.#router = router;
     this.#log = log;
-    router.observer.once('close', () => this.close(ErrorCodes.ROOM_CLOSED, 'router closed'));
+    // mediasoup closes a dead worker's routers before it emits 'died': tell the two apart here.
+    router.observer.once('close', () => {
+      if (worker.died) this.close(ErrorCodes.WORKER_DIED, `media worker ${worker.pid} died`);
+      else this.close(ErrorCodes.ROOM_CLOSED, 'router closed');
+    });
   }
 
-  static async create(id: string, createRouter: () => Promise<types.Router>, log: Logger): Promise<Room> {
-    const router = await createRouter();
-    return new Room(id, router, log.child('room', { room: id }));
+  static async create(id: string, createRouter: () => Promise<{ router: types.Router; worker: types.Worker }>, log: Logger): Promise<Room> {
+    const { router, worker } = await createRouter();
+    return new Room(id, router, worker, log.child('room', { room: id }));
   }
 
   get router(): types.Router {

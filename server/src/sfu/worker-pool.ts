@@ -39,7 +39,8 @@ export class WorkerPool extends TypedEmitter<WorkerPoolEvents> {
     return this.#workers;
   }
 
-  async createRouter(mediaCodecs: types.RouterRtpCodecCapability[]): Promise<types.Router> {
+  /** Creates a router on the least-loaded live worker; returns the worker too, so owners can tell a worker death from a close. */
+  async createRouter(mediaCodecs: types.RouterRtpCodecCapability[]): Promise<{ router: types.Router; worker: types.Worker }> {
     if (this.#closed) throw new InvalidStateError('worker pool closed');
     let best: types.Worker | undefined;
     for (const w of this.#workers) {
@@ -51,7 +52,7 @@ export class WorkerPool extends TypedEmitter<WorkerPoolEvents> {
     const worker = best;
     this.#routerCounts.set(worker, (this.#routerCounts.get(worker) ?? 0) + 1);
     router.observer.once('close', () => this.#routerCounts.set(worker, Math.max(0, (this.#routerCounts.get(worker) ?? 1) - 1)));
-    return router;
+    return { router, worker };
   }
 
   close(): void {

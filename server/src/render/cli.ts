@@ -1,0 +1,99 @@
+/**
+ * `npm run reenact -- --driving <video> --target <image-or-video> --out <out.mp4> [--size 256|512] [--side-by-side]`
+ *
+ * Re-renders the target with the driving actor's expression and head pose,
+ * one output frame per driving frame at the driving fps. Progress (fps, ETA)
+ * goes to stderr. Exit codes: 0 done, 2 bad input (missing/corrupt file, no
+ * face in the target, bad option), 1 anything else.
+ */
+import { parseArgs } from 'node:util';
+import { MediaError } from '../media/video-io.ts';
+import { Tracker } from '../tracking/tracker.ts';
+import { RenderError } from './errors.ts';
+import { reenactVideo } from './offline.ts';
+
+const USAGE = 'usage: npm run reenact -- --driving <video> --target <image-or-video> --out <out.mp4> [--size 256|512] [--side-by-side] [--max-frames N] [--no-cache]';
+
+class UsageError extends Error {}
+
+function parse(argv: string[]) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      driving: { type: 'string' },
+      target: { type: 'string' },
+      out: { type: 'string' },
+      size: { type: 'string', default: '256' },
+      'side-by-side': { type: 'boolean', default: false },
+      'max-frames': { type: 'string' },
+      'no-cache': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) return null;
+  if (!values.driving || !values.target || !values.out) throw new UsageError('--driving, --target and --out are required');
+  const size = Number(values.size);
+  if (size !== 256 && size !== 512) throw new UsageError(`--size must be 256 or 512, got ${values.size}`);
+  if (!/\.(mp4|y4m)$/i.test(values.out)) throw new UsageError('--out must end in .mp4 or .y4m');
+  const maxFrames = values['max-frames'] === undefined ? undefined : Number(values['max-frames']);
+  if (maxFrames !== undefined && !(Number.isInteger(maxFrames) && maxFrames > 0)) throw new UsageError('--max-frames must be a positive integer');
+  return { driving: values.driving, target: values.target, out: values.out, size, sideBySide: values['side-by-side'], maxFrames, noCache: values['no-cache'] };
+}
+
+function progressBar(): (done: number, total: number) => void {
+  const t0 = performance.now();
+  let lastLine = 0;
+  const tty = process.stderr.isTTY;
+  return (done, total) => {
+    const now = performance.now();
+    if (done < total && now - lastLine < (tty ? 200 : 2000)) return;
+    lastLine = now;
+    const fps = done / Math.max((now - t0) / 1000, 1e-3);
+    const eta = Math.max(0, (total - done) / Math.max(fps, 1e-3));
+    const width = 30;
+    const filled = Math.round((Math.min(done, total) / Math.max(total, 1)) * width);
+    const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} frames  ${fps.toFixed(1)} fps  ETA ${eta.toFixed(0)}s`;
+    process.stderr.write(tty ? `\r${line}${done >= total ? '\n' : ''}` : `${line}\n`);
+  };
+}
+
+async function main(): Promise<number> {
+  let args: ReturnType<typeof parse>;
+  try {
+    args = parse(process.argv.slice(2));
+  } catch (err) {
+    console.error(`reenact: ${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
+    return 2;
+  }
+  if (!args) {
+    console.log(USAGE);
+    return 0;
+  }
+  let tracker: Tracker | null = null;
+  try {
+    tracker = await Tracker.create({ threads: 1 });
+    const t0 = performance.now();
+    const r = await reenactVideo({
+      driving: args.driving, target: args.target, out: args.out, size: args.size, sideBySide: args.sideBySide,
+      maxFrames: args.maxFrames, tracker, cacheDir: args.noCache ? null : undefined, onProgress: progressBar(),
+    });
+    const s = (performance.now() - t0) / 1000;
+    console.error(
+      `reenact: wrote ${args.out}: ${r.frames} frames ${r.width}x${r.height} at ${r.fps.toFixed(2)} fps in ${s.toFixed(1)} s; ` +
+        `render p50 ${r.renderMsP50.toFixed(1)} ms, p95 ${r.renderMsP95.toFixed(1)} ms; driving frames without a face: ${r.framesWithoutFace}`,
+    );
+    return 0;
+  } catch (err) {
+    if (err instanceof MediaError || err instanceof RenderError) {
+      console.error(`reenact: ${err.message} (${err.code})`);
+      return 2;
+    }
+    console.error(`reenact: failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    return 1;
+  } finally {
+    await tracker?.close();
+  }
+}
+
+process.exitCode = await main();

@@ -1,0 +1,34 @@
+/**
+ * Coded errors of the render stage. The codes belong in the shared catalogue
+ * (`shared/errors.ts`) once it exists; until then they live here so CLIs can
+ * map them to exit code 2 and the server to a wire error.
+ */
+export type RenderErrorCode =
+  /** The target image or clip has no trackable face. */
+  | 'E_RENDER_NO_FACE'
+  /** A bad argument (size, buffer length, option). */
+  | 'E_RENDER_BAD_ARG'
+  /** render() before enroll(). */
+  | 'E_RENDER_NOT_ENROLLED'
+  /** The on-disk enrollment cache is unreadable or from another version; it is rebuilt. */
+  | 'E_RENDER_CACHE'
+  /** A learned renderer's model file is missing or has the wrong inputs. */
+  | 'E_RENDER_MODEL';
+
+export class RenderError extends Error {
+  readonly code: RenderErrorCode;
+  constructor(code: RenderErrorCode, message: string) {
+    super(message);
+    this.name = 'RenderError';
+    this.code = code;
+  }
+}
+
+/** Use after close(). */
+export class InvalidStateError extends Error {
+  readonly code = 'E_INVALID_STATE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidStateError';
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * Mouth interior for still targets: when the driven lips open past what the
+ * target shows, the inner-lip region is filled with a synthesised interior —
+ * a shaded cavity, an upper teeth band with incisor separations, a shadowed
+ * lower teeth band and a tongue when wide open — coloured from the target's
+ * own lips and sclera (the photo's "white"), so it matches paintings, black
+ * and white photos and colour casts alike. Edges are feathered.
+ */
+import { clamp, smoothstep } from './geometry.ts';
+import type { RgbaImage } from './raster.ts';
+import type { EyeAppearance } from './eyes.ts';
+import { LIPS_LOWER_INNER, LIPS_LOWER_OUTER, LIPS_UPPER_INNER, LIPS_UPPER_OUTER } from './topology.ts';
+import { ContourFrame } from './contour.ts';
+
+export interface MouthAppearance {
+  lip: Float32Array;
+  teeth: Float32Array;
+  cavity: Float32Array;
+  tongue: Float32Array;
+}
+
+/** Colours for the synthesised interior, from the target's lips and eyes. */
+export function measureMouth(img: RgbaImage, points: ArrayLike<number>, eyes: readonly EyeAppearance[]): MouthAppearance {
+  // Lip colour: pixels between the outer and inner contours (upper and lower lip bands).
+  const px: number[][] = [];
+  for (const [outer, inner] of [[LIPS_UPPER_OUTER, LIPS_UPPER_INNER], [LIPS_LOWER_OUTER, LIPS_LOWER_INNER]] as const) {
+    const f = new ContourFrame();
+    f.set(points, outer, inner);
+    for (let y = Math.max(0, f.y0); y <= Math.min(img.height - 1, f.y1); y++) {
+      for (let x = Math.max(0, f.x0); x <= Math.min(img.width - 1, f.x1); x++) {
+        const u = f.u(x + 0.5, y + 0.5), v = f.v(x + 0.5, y + 0.5);
+        if (u < f.width * 0.2 || u > f.width * 0.8) continue;
+        const a = f.at(f.upper, u), b = f.at(f.lower, u);
+        const lo = Math.min(a, b), hi = Math.max(a, b);
+        if (v > lo + 0.25 * (hi - lo) && v < hi - 0.25 * (hi - lo)) {
+          const o = (y * img.width + x) * 4;
+          px.push([img.data[o]!, img.data[o + 1]!, img.data[o + 2]!]);
+        }
+      }
+    }
+  }
+  const lip = [0, 0, 0];
+  for (const p of px) for (let c = 0; c < 3; c++) lip[c]! += p[c]! / Math.max(px.length, 1);
+  if (px.length === 0) lip.splice(0, 3, 160, 90, 90);
+  const white = [0, 0, 0];
+  for (const e of eyes) for (let c = 0; c < 3; c++) white[c]! += e.sclera[c]! / eyes.length;
+  // Teeth: the photo's white, a touch warmer and never brighter than 235 in luma terms.
+  const wl = 0.299 * white[0]! + 0.587 * white[1]! + 0.114 * white[2]!;
+  const k = Math.min(1, 225 / Math.max(wl, 1)) * 0.95;
+  const teeth = [white[0]! * k, white[1]! * k * 0.97, white[2]! * k * 0.9];
+  const cavity = lip.map((c) => c * 0.2);
+  const tongue = lip.map((c, i) => c * (i === 0 ? 0.75 : 0.55));
+  return { lip: Float32Array.from(lip), teeth: Float32Array.from(teeth), cavity: Float32Array.from(cavity), tongue: Float32Array.from(tongue) };
+}
+
+const INCISORS = [0.5, 0.4, 0.6, 0.31, 0.69, 0.23, 0.77];
+
+/**
+ * Paints the synthesised interior between the driven inner lips.
+ * strength 0..1 scales the whole layer (how far the mouth opens past the target's own opening).
+ */
+export function paintMouth(out: RgbaImage, f: ContourFrame, strength: number, app: MouthAppearance): void {
+  if (strength < 0.01) return;
+  const { data, width, height } = out;
+  const W = f.width;
+  const x0 = Math.max(0, f.x0), x1 = Math.min(width - 1, f.x1);
+  const y0 = Math.max(0, f.y0), y1 = Math.min(height - 1, f.y1);
+  const sep = Math.max(0.35, W * 0.012);
+  for (let y = y0; y <= y1; y++) {
+    for (let x = x0; x <= x1; x++) {
+      const px = x + 0.5, py = y + 0.5;
+      const u = f.u(px, py);
+      if (u <= 0 || u >= W) continue;
+      const vu = f.at(f.upper, u), vl = f.at(f.lower, u);
+      const h = vl - vu;
+      if (h < 0.6) continue;
+      const v = f.v(px, py);
+      const dIn = Math.min(v - vu, vl - v);
+      if (dIn <= -0.5) continue;
+      const s = u / W; // 0..1 across the mouth
+      const ty = clamp((v - vu) / h, 0, 1);
+      const lateral = Math.abs(2 * s - 1);
+      // Cavity: darkest in the middle depth and toward the corners.
+      const cav = 1 - 0.35 * Math.sin(Math.PI * ty) - 0.3 * lateral * lateral;
+      let r = app.cavity[0]! * cav, g = app.cavity[1]! * cav, b = app.cavity[2]! * cav;
+      // Tongue, when the mouth is well open.
+      const tw = smoothstep(0.55, 0.95, ty) * smoothstep(0.15 * W, 0.35 * W, h) * (1 - lateral * lateral) * 0.8;
+      r += (app.tongue[0]! * (0.7 + 0.3 * ty) - r) * tw;
+      g += (app.tongue[1]! * (0.7 + 0.3 * ty) - g) * tw;
+      b += (app.tongue[2]! * (0.7 + 0.3 * ty) - b) * tw;
+      // Upper teeth under the upper lip, shaded at the top, darker toward the corners.
+      // Teeth fill most of a shallow opening (a smile); the dark cavity shows only when it is deep.
+      const th = Math.min(h * 0.7, W * 0.19);
+      const dv = v - vu;
+      const teethA = (1 - smoothstep(th - 0.6, th + 0.6, dv)) * (1 - smoothstep(0.7, 0.98, lateral));
+      if (teethA > 0) {
+        let shade = (0.8 + 0.2 * smoothstep(0, th * 0.6, dv)) * (1 - 0.45 * lateral * lateral);
+        for (const c of INCISORS) {
+          const d = Math.abs(s - c) * W;
+          if (d < sep * 2) shade *= 1 - 0.3 * (1 - smoothstep(0, sep * 2, d));
+        }
+        r += (app.teeth[0]! * shade - r) * teethA;
+        g += (app.teeth[1]! * shade - g) * teethA;
+        b += (app.teeth[2]! * shade - b) * teethA;
+      }
+      // Lower teeth, mostly in shadow.
+      const lh = Math.min(h * 0.3, W * 0.09);
+      const lowA = (1 - smoothstep(lh - 0.6, lh + 0.6, vl - v)) * (1 - smoothstep(0.5, 0.85, lateral)) * 0.85;
+      if (lowA > 0) {
+        const shade = 0.72 * (1 - 0.4 * lateral);
+        r += (app.teeth[0]! * shade - r) * lowA;
+        g += (app.teeth[1]! * shade - g) * lowA;
+        b += (app.teeth[2]! * shade - b) * lowA;
+      }
+      // Contact shadow along both lips, then the feathered edge.
+      const occl = 0.75 + 0.25 * smoothstep(0, 1.5, dIn);
+      const a = strength * smoothstep(-0.5, 0.9, dIn) * smoothstep(0, 0.06, s) * smoothstep(0, 0.06, 1 - s);
+      const o = (y * width + x) * 4;
+      data[o] = data[o]! + (r * occl - data[o]!) * a;
+      data[o + 1] = data[o + 1]! + (g * occl - data[o + 1]!) * a;
+      data[o + 2] = data[o + 2]! + (b * occl - data[o + 2]!) * a;
+    }
+  }
+}

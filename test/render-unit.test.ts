@@ -1,0 +1,362 @@
+/**
+ * Unit tests of the geometric renderer's parts on synthetic data: rasteriser,
+ * triangulation, similarity fit, smoothing, retargeting maths, blending,
+ * enrollment cache, and the Renderer's error contract. The synthetic face is
+ * the canonical face mesh (models/out, built by npm run build:models) scaled
+ * into pixels, so the topology is the real one.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import type { FaceTrack } from '../shared/tracking.ts';
+import { canonicalMeshPath, type CanonicalMesh } from '../models/manifest.ts';
+import { PyramidBlender } from '../server/src/render/blend.ts';
+import { delaunay } from '../server/src/render/delaunay.ts';
+import { InvalidStateError, RenderError } from '../server/src/render/errors.ts';
+import { eulerToMat3, fitSimilarity, mat3ToEuler, newSimilarityFit } from '../server/src/render/geometry.ts';
+import { OneEuroVector } from '../server/src/render/filter.ts';
+import { targetGeometry } from '../server/src/render/face-measure.ts';
+import { buildRenderMesh, LANDMARK_SLOTS, loadCanonicalTriangles, placeRings, RING4, RING_SIZE, VERTEX_COUNT } from '../server/src/render/mesh.ts';
+import { fillPolygon, newImage, warpTriangles } from '../server/src/render/raster.ts';
+import { GeometricRenderer } from '../server/src/render/renderer.ts';
+import { Retargeter } from '../server/src/render/retarget.ts';
+import { enrollTarget, type FaceTrackerPort } from '../server/src/render/target.ts';
+import { LIPS_LOWER_INNER, LIPS_UPPER_INNER, RIGHT_EYE, LEFT_EYE } from '../server/src/render/topology.ts';
+import { placeMissingIris } from '../server/src/render/face-measure.ts';
+import { writeImage } from '../server/src/media/video-io.ts';
+
+const T = { timeout: 20_000 };
+
+/** The canonical mesh as a frontal face in a size×size image (y down, z away from the camera). */
+function syntheticFace(size: number, widthFrac = 0.45): Float64Array {
+  const mesh = JSON.parse(readFileSync(canonicalMeshPath(), 'utf8')) as CanonicalMesh;
+  const v = mesh.vertices;
+  let minX = Infinity, maxX = -Infinity;
+  for (let i = 0; i < 468; i++) {
+    minX = Math.min(minX, v[i * 3]!);
+    maxX = Math.max(maxX, v[i * 3]!);
+  }
+  const k = (size * widthFrac) / (maxX - minX);
+  const p = new Float64Array(LANDMARK_SLOTS * 3);
+  for (let i = 0; i < 468; i++) {
+    p[i * 3] = size / 2 + v[i * 3]! * k;
+    p[i * 3 + 1] = size * 0.52 - v[i * 3 + 1]! * k;
+    p[i * 3 + 2] = -v[i * 3 + 2]! * k;
+  }
+  placeMissingIris(p);
+  return p;
+}
+
+function track(points: Float64Array, frame = 0): FaceTrack {
+  const lm: [number, number, number][] = [];
+  for (let i = 0; i < 468; i++) lm.push([points[i * 3]!, points[i * 3 + 1]!, points[i * 3 + 2]!]);
+  return { frame, timeMs: frame * 33, faces: 1, score: 1, landmarks: lm, pose: null, expression: null };
+}
+
+function testImage(size: number): ReturnType<typeof newImage> {
+  const img = newImage(size, size);
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const o = (y * size + x) * 4;
+      img.data[o] = (x * 7) & 255;
+      img.data[o + 1] = (y * 5) & 255;
+      img.data[o + 2] = ((x ^ y) * 3) & 255;
+      img.data[o + 3] = 255;
+    }
+  }
+  return img;
+}
+
+function gap(p: Float64Array): number {
+  return p[LIPS_LOWER_INNER[5]! * 3 + 1]! - p[LIPS_UPPER_INNER[5]! * 3 + 1]!;
+}
+
+describe('rasteriser', () => {
+  it('an identity warp over a watertight mesh reproduces the source exactly, no cracks or double fills', T, () => {
+    const size = 96;
+    const src = testImage(size);
+    const xs: number[] = [], ys: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      xs.push(Math.random() * size);
+      ys.push(Math.random() * size);
+    }
+    xs.push(-1, size + 1, -1, size + 1);
+    ys.push(-1, -1, size + 1, size + 1);
+    const tris = delaunay(xs, ys);
+    const pts = new Float32Array(xs.length * 2);
+    xs.forEach((x, i) => {
+      pts[i * 2] = x;
+      pts[i * 2 + 1] = ys[i]!;
+    });
+    const out = newImage(size, size);
+    warpTriangles(src, pts, out, pts, tris, null);
+    assert.deepEqual(out.data, src.data);
+  });
+
+  it('a translated mesh shifts the image by that many pixels', T, () => {
+    const size = 64;
+    const src = testImage(size);
+    const s = new Float32Array([-50, -50, 200, -50, 200, 200, -50, 200]);
+    const d = s.map((v, i) => v + (i % 2 === 0 ? 3 : 2));
+    const out = newImage(size, size);
+    warpTriangles(src, s, out, d, Uint32Array.from([0, 1, 2, 0, 2, 3]), null);
+    for (const [x, y] of [[10, 10], [40, 20], [63, 63]] as const) {
+      const o = (y * size + x) * 4, so = ((y - 2) * size + (x - 3)) * 4;
+      assert.deepEqual([...out.data.subarray(o, o + 3)], [...src.data.subarray(so, so + 3)]);
+    }
+  });
+
+  it('fillPolygon covers a square exactly at pixel centres', T, () => {
+    const mask = new Uint8Array(16 * 16);
+    fillPolygon([2, 2, 10, 2, 10, 6, 2, 6], 4, mask, 16, 16);
+    assert.equal(mask.reduce((a, b) => a + (b ? 1 : 0), 0), 8 * 4);
+  });
+});
+
+describe('triangulation and mesh', () => {
+  it('Delaunay triangulates n random points into 2n-2-h triangles with empty circumcircles', T, () => {
+    const xs = [0, 100, 100, 0], ys = [0, 0, 100, 100];
+    for (let i = 0; i < 60; i++) {
+      xs.push(5 + Math.random() * 90);
+      ys.push(5 + Math.random() * 90);
+    }
+    const t = delaunay(xs, ys);
+    assert.equal(t.length / 3, 2 * xs.length - 2 - 4);
+    for (let k = 0; k < t.length; k += 3) {
+      const [a, b, c] = [t[k]!, t[k + 1]!, t[k + 2]!];
+      const ax = xs[a]!, ay = ys[a]!, bx = xs[b]!, by = ys[b]!, cx = xs[c]!, cy = ys[c]!;
+      for (let p = 0; p < xs.length; p++) {
+        if (p === a || p === b || p === c) continue;
+        const dx = xs[p]!, dy = ys[p]!;
+        const det = (ax - dx) * ((by - dy) * ((cx - dx) ** 2 + (cy - dy) ** 2) - (cy - dy) * ((bx - dx) ** 2 + (by - dy) ** 2))
+          - (ay - dy) * ((bx - dx) * ((cx - dx) ** 2 + (cy - dy) ** 2) - (cx - dx) * ((bx - dx) ** 2 + (by - dy) ** 2))
+          + ((ax - dx) ** 2 + (ay - dy) ** 2) * ((bx - dx) * (cy - dy) - (cx - dx) * (by - dy));
+        assert.ok(det <= 1e-6 * 1e8, 'a point lies inside a circumcircle');
+      }
+    }
+  });
+
+  it('the canonical mesh has 898 triangles and the warp mesh covers the whole image once', T, async () => {
+    const tris = await loadCanonicalTriangles();
+    assert.ok(tris, 'models/out/canonical_face_mesh.json missing: run npm run build:models');
+    assert.equal(tris.length / 3, 898);
+    const size = 128;
+    // The mesh's UV layout: a fold-free 2D face (an orthographic view of the 3D mesh folds under the nose and lips).
+    const uv = (JSON.parse(readFileSync(canonicalMeshPath(), 'utf8')) as CanonicalMesh).uv;
+    const face = new Float64Array(LANDMARK_SLOTS * 3);
+    for (let i = 0; i < 468; i++) {
+      face[i * 3] = 24 + uv[i * 2]! * 80;
+      face[i * 3 + 1] = 20 + (1 - uv[i * 2 + 1]!) * 80;
+    }
+    placeMissingIris(face);
+    const mesh = buildRenderMesh(tris, 'canonical');
+    const pts = new Float32Array(VERTEX_COUNT * 2);
+    for (let i = 0; i < LANDMARK_SLOTS; i++) {
+      pts[i * 2] = face[i * 3]!;
+      pts[i * 2 + 1] = face[i * 3 + 1]!;
+    }
+    placeRings(face, size, pts);
+    assert.ok(pts[RING4 * 2]! < -size || pts[RING4 * 2]! > 2 * size || pts[RING4 * 2 + 1]! < -size || pts[RING4 * 2 + 1]! > 2 * size);
+    // Count how often each pixel is written: draw with a source whose red channel is 1, accumulating.
+    const one = newImage(size, size);
+    one.data.fill(1);
+    const count = new Uint16Array(size * size);
+    const out = newImage(size, size);
+    for (let t = 0; t < mesh.triangles.length / 3; t++) {
+      out.data.fill(0);
+      warpTriangles(one, pts, out, pts, mesh.triangles, Uint32Array.of(t));
+      for (let i = 0; i < size * size; i++) count[i]! += out.data[i * 4]!;
+    }
+    const bad = count.reduce((n, c) => n + (c === 1 ? 0 : 1), 0);
+    assert.equal(bad, 0, `${bad} pixels not covered exactly once`);
+    assert.equal(RING_SIZE, 36);
+  });
+});
+
+describe('geometry and filtering', () => {
+  it('the similarity fit recovers a known rotation, scale and translation', T, () => {
+    const a = syntheticFace(256);
+    const R = eulerToMat3(0.2, -0.1, 0.15, new Float64Array(9));
+    const b = new Float64Array(a.length);
+    for (let i = 0; i < a.length / 3; i++) {
+      const x = a[i * 3]!, y = a[i * 3 + 1]!, z = a[i * 3 + 2]!;
+      b[i * 3] = 1.3 * (R[0]! * x + R[1]! * y + R[2]! * z) + 10;
+      b[i * 3 + 1] = 1.3 * (R[3]! * x + R[4]! * y + R[5]! * z) - 4;
+      b[i * 3 + 2] = 1.3 * (R[6]! * x + R[7]! * y + R[8]! * z);
+    }
+    const fit = fitSimilarity(a, b, Array.from({ length: 468 }, (_, i) => i), newSimilarityFit());
+    assert.ok(Math.abs(fit.scale - 1.3) < 1e-6);
+    const e = new Float64Array(3);
+    mat3ToEuler(fit.rotation, e);
+    assert.deepEqual([...e].map((v) => v.toFixed(6)), ['0.200000', '-0.100000', '0.150000']);
+  });
+
+  it('the One Euro filter holds a noisy still signal steady and follows a fast step', T, () => {
+    const f = new OneEuroVector(1, { minCutoffHz: 2.5, beta: 6, dCutoffHz: 1 });
+    let maxDev = 0;
+    for (let i = 0; i < 60; i++) {
+      const v = f.update([Math.sin(i * 2.1) * 0.01], 33)[0]!;
+      if (i > 5) maxDev = Math.max(maxDev, Math.abs(v));
+    }
+    assert.ok(maxDev < 0.006, `jitter ${maxDev}`);
+    let v = 0;
+    for (let i = 0; i < 4; i++) v = f.update([1], 33)[0]!;
+    assert.ok(v > 0.8, `step reached only ${v} after 4 frames`);
+  });
+});
+
+describe('retargeting', () => {
+  const size = 256;
+  const target = syntheticFace(size, 0.4);
+  const actor = syntheticFace(640, 0.3);
+
+  function openMouth(p: Float64Array, amount: number): Float64Array {
+    const q = Float64Array.from(p);
+    for (const i of new Set([...LIPS_LOWER_INNER.slice(1, -1), 17, 84, 314, 152, 148, 377])) q[i * 3 + 1]! += amount;
+    return q;
+  }
+
+  it('an actor at its neutral drives the target to exactly its neutral', T, () => {
+    const r = new Retargeter(targetGeometry(target, false));
+    r.setNeutral(track(actor));
+    const d = r.update(track(actor, 1), 33);
+    assert.equal(d.state, 'tracking');
+    let maxErr = 0, at = -1;
+    for (let i = 0; i < 468 * 3; i++) {
+      const e = Math.abs(d.points[i]! - target[i]!);
+      if (e > maxErr) [maxErr, at] = [e, i];
+    }
+    assert.ok(maxErr < 1e-6, `max error ${maxErr} at coordinate ${at}`);
+  });
+
+  it('motion is relative and scaled to the target: the mouth opens by the actor change times the size ratio, not to the actor shape', T, () => {
+    const geo = targetGeometry(Float64Array.from(target), false);
+    const r = new Retargeter(geo);
+    const neutralActor = openMouth(actor, 6); // this actor rests with a slightly open mouth
+    r.setNeutral(track(neutralActor));
+    const aIod = targetGeometry(Float64Array.from(actor), false).iod;
+    let d = r.update(track(openMouth(actor, 6 + 0.2 * aIod), 1), 33);
+    for (let i = 2; i < 20; i++) d = r.update(track(openMouth(actor, 6 + 0.2 * aIod), i), i * 33);
+    const opened = gap(d.points) - gap(target);
+    // The lower lip moved by 0.2 actor-IODs; the target's lips must part by about 0.2 target-IODs.
+    assert.ok(Math.abs(opened / geo.iod - 0.2) < 0.05, `opened ${(opened / geo.iod).toFixed(3)} IOD`);
+  });
+
+  it('a lid at half its neutral opening (a full blink as the 468-point model reports it) closes the target eye fully', T, () => {
+    const r = new Retargeter(targetGeometry(Float64Array.from(target), false));
+    r.setNeutral(track(actor));
+    const blink = Float64Array.from(actor);
+    for (const eye of [RIGHT_EYE, LEFT_EYE]) {
+      eye.upper.forEach((i, k) => {
+        const j = eye.lower[k]!;
+        blink[i * 3 + 1] = blink[i * 3 + 1]! + (blink[j * 3 + 1]! - blink[i * 3 + 1]!) * 0.55;
+      });
+    }
+    let d = r.update(track(blink, 1), 33);
+    for (let i = 2; i < 8; i++) d = r.update(track(blink, i), i * 33);
+    assert.ok(d.eyeClosure[0]! > 0.97 && d.eyeClosure[1]! > 0.97, `closure ${[...d.eyeClosure].join(',')}`);
+  });
+
+  it('large head turns are soft-limited below the configured maximum', T, () => {
+    const r = new Retargeter(targetGeometry(Float64Array.from(target), false), { maxYawDeg: 20 });
+    r.setNeutral(track(actor));
+    const R = eulerToMat3((60 * Math.PI) / 180, 0, 0, new Float64Array(9));
+    const turned = Float64Array.from(actor);
+    for (let i = 0; i < 468; i++) {
+      const x = actor[i * 3]! - 320, z = actor[i * 3 + 2]!;
+      turned[i * 3] = 320 + R[0]! * x + R[2]! * z;
+      turned[i * 3 + 2] = R[6]! * x + R[8]! * z;
+    }
+    let d = r.update(track(turned, 1), 33);
+    for (let i = 2; i < 30; i++) d = r.update(track(turned, i), i * 33);
+    assert.ok(Math.abs(d.yawDeg) > 15 && Math.abs(d.yawDeg) < 20, `yaw ${d.yawDeg}`);
+  });
+
+  it('with no face it holds the last pose, then eases back to the neutral', T, () => {
+    const r = new Retargeter(targetGeometry(Float64Array.from(target), false), { holdMs: 300, easeMs: 600 });
+    r.setNeutral(track(actor));
+    const open = openMouth(actor, 30);
+    let d = r.update(track(open, 0), 0);
+    for (let i = 1; i < 15; i++) d = r.update(track(open, i), i * 33);
+    const held = gap(d.points);
+    d = r.update(null, 15 * 33 + 200);
+    assert.equal(d.state, 'holding');
+    assert.ok(Math.abs(gap(d.points) - held) < 1e-9);
+    for (let t = 800; t <= 3000; t += 33) d = r.update(null, 15 * 33 + t);
+    assert.equal(d.state, 'easing');
+    assert.ok(Math.abs(gap(d.points) - gap(target)) < 0.05 * Math.abs(held - gap(target)), 'did not ease back to neutral');
+  });
+
+  it('the actor neutral is captured automatically from the first steady frames', T, () => {
+    const r = new Retargeter(targetGeometry(Float64Array.from(target), false));
+    let d = r.update(track(actor, 0), 0);
+    assert.equal(d.state, 'waiting-neutral');
+    for (let i = 1; i < 6; i++) d = r.update(track(actor, i), i * 33);
+    assert.ok(r.hasNeutral);
+    r.resetNeutral();
+    assert.equal(r.hasNeutral, false);
+  });
+});
+
+describe('blending', () => {
+  it('Laplacian-pyramid blending leaves the image under a zero mask and writes the patch under a full mask', T, () => {
+    const b = new PyramidBlender(64 * 64, 3);
+    const dst = new Uint8Array(32 * 32 * 4).fill(100);
+    const patch = new Float32Array(20 * 20 * 3).fill(200);
+    b.blend(dst, 32, 32, 5, 5, 20, 20, patch, new Float32Array(400));
+    assert.ok(dst.every((v) => v === 100));
+    b.blend(dst, 32, 32, 5, 5, 20, 20, patch, new Float32Array(400).fill(1));
+    assert.equal(dst[(15 * 32 + 15) * 4], 200);
+    assert.equal(dst[(2 * 32 + 2) * 4], 100);
+  });
+});
+
+describe('renderer contract and enrollment', () => {
+  const size = 128;
+  const face = syntheticFace(size * 2, 0.3);
+  const fake: FaceTrackerPort = { track: () => Promise.resolve(track(face)), reset: () => undefined };
+  const noFace: FaceTrackerPort = { track: () => Promise.resolve({ ...track(face), landmarks: null, faces: 0 }), reset: () => undefined };
+
+  it('enrollment is cached on disk by content hash and reloads identically; a faceless target is E_RENDER_NO_FACE', T, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'render-unit-'));
+    try {
+      const img = join(dir, 't.png');
+      await writeImage(img, { ...testImage(size * 2), format: 'rgba' });
+      const a = await enrollTarget(img, fake, { size, cacheDir: dir });
+      const b = await enrollTarget(img, noFace, { size, cacheDir: dir }); // served from the cache
+      assert.equal(a.key, b.key);
+      assert.deepEqual(b.image.data, a.image.data);
+      assert.deepEqual(b.landmarks, a.landmarks);
+      await assert.rejects(enrollTarget(img, noFace, { size, cacheDir: null }), (e: unknown) => e instanceof RenderError && e.code === 'E_RENDER_NO_FACE');
+      await writeFile(join(dir, 'bad.png'), 'not an image');
+      await assert.rejects(enrollTarget(join(dir, 'bad.png'), fake, { size, cacheDir: null }), { code: 'E_MEDIA_CORRUPT' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('render() needs an enrolled target and a buffer of the right size, and is unusable after close()', T, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'render-unit-'));
+    try {
+      const img = join(dir, 't.png');
+      await writeImage(img, { ...testImage(size * 2), format: 'rgba' });
+      const r = await GeometricRenderer.create({ size });
+      const out = new Uint8Array(size * size * 4);
+      await assert.rejects(r.render(track(face), out), { code: 'E_RENDER_NOT_ENROLLED' });
+      await r.enroll(await enrollTarget(img, fake, { size, cacheDir: null }));
+      await assert.rejects(r.render(track(face), new Uint8Array(10)), { code: 'E_RENDER_BAD_ARG' });
+      const info = await r.render(null, out, 0);
+      assert.equal(info.state, 'waiting-neutral');
+      // @ts-expect-error: size must be a number
+      await assert.rejects(GeometricRenderer.create({ size: '256' }), TypeError);
+      r.close();
+      r.close();
+      await assert.rejects(r.render(null, out), InvalidStateError);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
