@@ -77,6 +77,11 @@ export const requestSchema = z.discriminatedUnion('method', [
   z.object({ method: z.literal('consume'), data: z.object({ transportId: id, producerId: id, rtpCapabilities: rtpCapabilitiesSchema }) }),
   z.object({ method: z.literal('resumeConsumer'), data: z.object({ consumerId: id }) }),
   z.object({ method: z.literal('leave'), data: z.object({}).strict() }),
+  // Session controls (actor only): take effect on the room's reenactor session.
+  z.object({ method: z.literal('listTargets'), data: z.object({}).strict() }),
+  z.object({ method: z.literal('setTarget'), data: z.object({ targetId: id }) }),
+  z.object({ method: z.literal('resetNeutral'), data: z.object({}).strict() }),
+  z.object({ method: z.literal('setOptions'), data: z.object({ sideBySide: z.boolean().optional() }).strict() }),
 ]);
 
 export type ClientRequest = z.infer<typeof requestSchema>;
@@ -114,6 +119,43 @@ export interface ResponseData {
   consume: ConsumerInfo;
   resumeConsumer: Record<string, never>;
   leave: Record<string, never>;
+  listTargets: { targets: TargetInfo[]; current: string };
+  setTarget: { targetId: string };
+  resetNeutral: Record<string, never>;
+  setOptions: SessionOptions;
+}
+
+/** A face the reenactor can render: a bundled demo portrait or clip, or an upload. */
+export interface TargetInfo {
+  id: string;
+  name: string;
+  kind: 'image' | 'clip';
+  source: 'bundled' | 'upload';
+  /** URL of a small JPEG preview, served by the server. */
+  thumbnailUrl: string;
+}
+
+export interface SessionOptions {
+  /** Output shows driving | synthesized side by side. */
+  sideBySide: boolean;
+}
+
+/** Once a second, to the room, while a session runs. */
+export interface SessionStatsData {
+  fpsIn: number;
+  fpsOut: number;
+  /** Server-added latency over the last second, ms. */
+  serverMsP50: number;
+  serverMsP95: number;
+  /** 0 = full quality; 1 = lower render size; 2 = every other frame skipped. */
+  degradeLevel: number;
+  /** Drops over the last second, by reason. */
+  drops: Record<string, number>;
+  /** A face was tracked in the last frame. */
+  face: boolean;
+  /** Set while the session shows passthrough video because the stage failed. */
+  notice?: string;
+  targetId: string;
 }
 
 export type Response<M extends RequestMethod = RequestMethod> =
@@ -128,7 +170,10 @@ export type Notification =
   | { method: 'producerClosed'; data: { producerId: string } }
   | { method: 'peerLeft'; data: { peerId: string } }
   | { method: 'sessionStatus'; data: { state: SessionState; code?: ErrorCode; message?: string } }
-  | { method: 'roomClosed'; data: { code: ErrorCode; message: string } };
+  | { method: 'roomClosed'; data: { code: ErrorCode; message: string } }
+  | { method: 'sessionStats'; data: SessionStatsData }
+  | { method: 'targetChanged'; data: { targetId: string } }
+  | { method: 'degradeChanged'; data: { level: number; reason: string } };
 
 /** socket.io typing: the same interfaces go to the server's Server<> and the clients' Socket<>. */
 export interface ClientToServerEvents {

@@ -6,7 +6,8 @@
  * All times are in milliseconds unless the name says otherwise.
  */
 import { randomBytes } from 'node:crypto';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, homedir } from 'node:os';
+import { join } from 'node:path';
 import { z } from 'zod';
 
 const configSchema = z.object({
@@ -36,8 +37,20 @@ const configSchema = z.object({
   maxSessions: z.coerce.number().int().min(1).default(8),
   /** Copy the input frame-id stamp into output frames for latency measurement. REENACT_MEASUREMENT=0|1. */
   measurement: z.coerce.boolean().default(false),
-  /** Reenactor processing stage: 'passthrough' or 'reenact'. REENACT_STAGE. */
-  stage: z.enum(['passthrough', 'reenact']).default('passthrough'),
+  /** Reenactor processing stage: 'reenact' (track + render onto the target) or 'passthrough'. REENACT_STAGE. */
+  stage: z.enum(['passthrough', 'reenact']).default('reenact'),
+  /** Output size of the rendered face (square), pixels. REENACT_RENDER_SIZE. */
+  renderSize: z.coerce.number().int().min(128).max(1024).multipleOf(16).default(256),
+  /** Per-frame server budget: older frames are dropped, sessions over it degrade. REENACT_BUDGET_MS. */
+  budgetMs: z.coerce.number().int().min(5).max(1000).default(50),
+  /** Gallery id of the target a new session starts with. REENACT_DEFAULT_TARGET. */
+  defaultTarget: z.string().default('s1'),
+  /** Where uploads and enrolled-target caches live. REENACT_DATA_DIR. */
+  dataDir: z.string().default(join(homedir(), '.cache', 'reenact')),
+  /** Test-only stage hooks (slow or failing stage), JSON. REENACT_TEST_HOOKS. */
+  testHooks: z
+    .object({ delayMs: z.number().optional(), delayForMs: z.number().optional(), throwFromMs: z.number().optional(), throwToMs: z.number().optional() })
+    .optional(),
   /** Max video bitrate the reenactor publishes, bits per second. REENACT_OUTPUT_BITRATE. */
   outputBitrate: z.coerce.number().int().positive().default(1_500_000),
   /** Grace period after ICE 'disconnected' before the transport is closed. REENACT_ICE_GRACE_MS. */
@@ -70,6 +83,11 @@ const envNames: Record<keyof z.input<typeof configSchema>, string> = {
   tlsCert: 'REENACT_TLS_CERT',
   tlsKey: 'REENACT_TLS_KEY',
   heartbeatTimeoutMs: 'REENACT_HEARTBEAT_TIMEOUT_MS',
+  renderSize: 'REENACT_RENDER_SIZE',
+  budgetMs: 'REENACT_BUDGET_MS',
+  defaultTarget: 'REENACT_DEFAULT_TARGET',
+  dataDir: 'REENACT_DATA_DIR',
+  testHooks: 'REENACT_TEST_HOOKS',
 };
 
 function boolish(v: string): boolean | string {
@@ -86,7 +104,15 @@ export function loadConfig(overrides: Partial<z.input<typeof configSchema>> = {}
   const raw: Record<string, unknown> = {};
   for (const [key, name] of Object.entries(envNames)) {
     const v = env[name];
-    if (v !== undefined && v !== '') raw[key] = key === 'autoTokens' || key === 'measurement' ? boolish(v) : v;
+    if (v === undefined || v === '') continue;
+    if (key === 'autoTokens' || key === 'measurement') raw[key] = boolish(v);
+    else if (key === 'testHooks') {
+      try {
+        raw[key] = JSON.parse(v);
+      } catch {
+        throw new Error(`invalid configuration:\n  ${name}: not JSON`);
+      }
+    } else raw[key] = v;
   }
   const parsed = configSchema.safeParse({ ...raw, ...overrides });
   if (!parsed.success) {

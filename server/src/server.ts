@@ -17,9 +17,12 @@ import { Room } from './sfu/room.ts';
 import { mediaCodecs } from './sfu/media-codecs.ts';
 import { attachSignalling, type SignalServer } from './signalling.ts';
 import { createRequestHandler } from './http/routes.ts';
-import { ReenactorSupervisor } from './reenactor/supervisor.ts';
-import { ErrorCodes } from '../../shared/errors.ts';
-import { SIGNALLING_PATH } from '../../shared/protocol.ts';
+import { ReenactorSupervisor, type SessionSettings } from './reenactor/supervisor.ts';
+import { CodedError, ErrorCodes } from '../../shared/errors.ts';
+import { SIGNALLING_PATH, type SessionOptions } from '../../shared/protocol.ts';
+import { TargetStore } from './targets/store.ts';
+import { Tracker } from './tracking/tracker.ts';
+import { join } from 'node:path';
 
 export class ReenactServer {
   readonly config: Config;
@@ -32,10 +35,25 @@ export class ReenactServer {
   readonly #supervisor: ReenactorSupervisor;
   readonly #rooms = new Map<string, Room>();
   readonly #roomsCreating = new Map<string, Promise<Room>>();
+  /** Per-room session settings chosen by the actor (may precede the session). */
+  readonly #settings = new Map<string, SessionSettings>();
+  readonly #targets: TargetStore;
+  readonly #faceTracker: { current?: Promise<Tracker> };
   #closed = false;
 
-  private constructor(config: Config, pool: WorkerPool, http: HttpServer, metrics: Metrics, tokens: TokenSigner, log: Logger) {
+  private constructor(
+    config: Config,
+    pool: WorkerPool,
+    http: HttpServer,
+    metrics: Metrics,
+    tokens: TokenSigner,
+    log: Logger,
+    targets: TargetStore,
+    faceTracker: { current?: Promise<Tracker> },
+  ) {
     this.config = config;
+    this.#targets = targets;
+    this.#faceTracker = faceTracker;
     this.metrics = metrics;
     this.tokens = tokens;
     this.#log = log;
@@ -48,10 +66,13 @@ export class ReenactServer {
       metrics,
       mintToken: (room) => tokens.sign(room, 'reenactor'),
       serverUrl: () => this.url,
+      targetPath: (id) => (targets.get(id) ?? targets.get(targets.defaultId))!.path,
     });
     this.#supervisor.on('sessionstate', (roomId, state, code, message) => {
       this.#rooms.get(roomId)?.broadcast({ method: 'sessionStatus', data: { state, code, message } });
     });
+    this.#supervisor.on('sessionstats', (roomId, stats) => this.#rooms.get(roomId)?.broadcast({ method: 'sessionStats', data: stats }));
+    this.#supervisor.on('degradechanged', (roomId, level, reason) => this.#rooms.get(roomId)?.broadcast({ method: 'degradeChanged', data: { level, reason } }));
     // Rooms on a dead worker close themselves with E_WORKER_DIED (Room); the pool replaces the worker.
     pool.on('workerdied', () => this.metrics.workerDeaths.inc());
     attachSignalling(this.#io, {
@@ -61,18 +82,66 @@ export class ReenactServer {
       tokens,
       getOrCreateRoom: (id) => this.#getOrCreateRoom(id),
       overloaded: () => this.#supervisor.sessionCount >= config.maxSessions,
+      controls: {
+        listTargets: (roomId) => ({ targets: targets.list(), current: this.#roomSettings(roomId).targetId }),
+        setTarget: (roomId, targetId) => this.#setTarget(roomId, targetId),
+        resetNeutral: (roomId) => this.#supervisor.control(roomId, { type: 'resetNeutral' }),
+        setOptions: (roomId, options) => this.#setOptions(roomId, options),
+      },
     });
+  }
+
+  get targets(): TargetStore {
+    return this.#targets;
+  }
+
+  #roomSettings(roomId: string): SessionSettings {
+    let s = this.#settings.get(roomId);
+    if (!s) {
+      s = { targetId: this.#targets.defaultId, options: { sideBySide: false } };
+      this.#settings.set(roomId, s);
+    }
+    return s;
+  }
+
+  async #setTarget(roomId: string, targetId: string): Promise<void> {
+    const target = this.#targets.get(targetId);
+    if (!target) throw new CodedError(ErrorCodes.NOT_FOUND, 'no such target');
+    if (this.#supervisor.sessionState(roomId) === 'running') await this.#supervisor.control(roomId, { type: 'setTarget', targetId, targetPath: target.path });
+    this.#roomSettings(roomId).targetId = targetId;
+  }
+
+  async #setOptions(roomId: string, options: Partial<SessionOptions>): Promise<SessionOptions> {
+    const settings = this.#roomSettings(roomId);
+    const next = { ...settings.options, ...options };
+    if (this.#supervisor.sessionState(roomId) === 'running') await this.#supervisor.control(roomId, { type: 'setOptions', sideBySide: next.sideBySide });
+    settings.options = next;
+    return next;
   }
 
   static async create(config: Config): Promise<ReenactServer> {
     const log = rootLogger.child('server');
     const metrics = new Metrics();
     const tokens = new TokenSigner(config.tokenSecret, config.tokenTtlMs);
+    // The upload face check runs its models in a worker thread, started on first use.
+    const faceTracker: { current?: Promise<Tracker> } = {};
+    const targets = await TargetStore.create({
+      uploadDir: join(config.dataDir, 'uploads'),
+      defaultId: config.defaultTarget,
+      log,
+      faceCheck: () => {
+        faceTracker.current ??= Tracker.create({ threads: 1, filter: false, logger: log });
+        faceTracker.current.catch(() => (faceTracker.current = undefined));
+        return faceTracker.current;
+      },
+    });
     const pool = await WorkerPool.create(config);
     const holder: { server?: ReenactServer } = {};
     const handler = createRequestHandler({
       autoTokens: config.autoTokens,
       signToken: (room, role) => tokens.sign(room, role),
+      verifyToken: (token) => tokens.verify(token),
+      targets,
       health: () => holder.server?.health() ?? { status: 503, body: { status: 'starting' } },
       metrics: () => metrics.render(),
     });
@@ -92,7 +161,7 @@ export class ReenactServer {
       pool.close();
       throw err;
     }
-    const server = new ReenactServer(config, pool, http, metrics, tokens, log);
+    const server = new ReenactServer(config, pool, http, metrics, tokens, log, targets, faceTracker);
     holder.server = server;
     log.info('listening', { url: server.url });
     return server;
@@ -135,6 +204,7 @@ export class ReenactServer {
     await new Promise<void>((resolve) => void this.#io.close(() => resolve()));
     this.#http.closeAllConnections?.();
     this.#pool.close();
+    await this.#faceTracker.current?.then((t) => t.close()).catch(() => undefined);
   }
 
   async #getOrCreateRoom(id: string): Promise<Room> {
@@ -145,11 +215,12 @@ export class ReenactServer {
     const creating = Room.create(id, () => this.#pool.createRouter(mediaCodecs), this.#log).then((room) => {
       this.#rooms.set(id, room);
       this.metrics.rooms.set(this.#rooms.size);
-      room.on('actorvideo', (producer) => this.#supervisor.startSession(id, producer.id));
+      room.on('actorvideo', (producer) => this.#supervisor.startSession(id, producer.id, this.#roomSettings(id)));
       room.on('actorvideoclosed', () => this.#supervisor.stopSession(id));
       room.on('idle', () => room.close(ErrorCodes.ROOM_CLOSED, 'room empty'));
       room.once('close', () => {
         this.#supervisor.stopSession(id);
+        this.#settings.delete(id);
         if (this.#rooms.get(id) === room) this.#rooms.delete(id);
         this.metrics.rooms.set(this.#rooms.size);
       });

@@ -16,6 +16,7 @@ import {
   type ResponseData,
   type RequestMethod,
   type ServerToClientEvents,
+  type SessionOptions,
 } from '../../shared/protocol.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics/metrics.ts';
@@ -36,6 +37,15 @@ export interface SignallingDeps {
   getOrCreateRoom: (roomId: string) => Promise<Room>;
   /** Refuses new actors when the server is over its load threshold. */
   overloaded: () => boolean;
+  controls: SessionControls;
+}
+
+/** Session controls, implemented by the server; signalling checks roles and shapes only. */
+export interface SessionControls {
+  listTargets(roomId: string): ResponseData['listTargets'];
+  setTarget(roomId: string, targetId: string): Promise<void>;
+  resetNeutral(roomId: string): Promise<void>;
+  setOptions(roomId: string, options: Partial<SessionOptions>): Promise<SessionOptions>;
 }
 
 const knownMethods = new Set<string>(requestSchema.options.map((o) => o.shape.method.value));
@@ -112,6 +122,12 @@ function parseRequest(raw: unknown): ClientRequest {
   return parsed.data;
 }
 
+function actorOnly(state: SocketState): { peer: Peer; room: Room } {
+  const j = joined(state);
+  if (j.peer.role !== 'actor') throw new CodedError(ErrorCodes.FORBIDDEN, 'only the actor controls the session');
+  return j;
+}
+
 function joined(state: SocketState): { peer: Peer; room: Room } {
   if (!state.peer || !state.room || state.peer.closed) throw new CodedError(ErrorCodes.INVALID_STATE, 'join first');
   return { peer: state.peer, room: state.room };
@@ -182,6 +198,19 @@ async function handle(raw: unknown, state: SocketState, socket: SignalSocket, de
       state.peer?.close();
       return {};
     }
+    case 'listTargets':
+      return deps.controls.listTargets(joined(state).room.id);
+    case 'setTarget': {
+      const { room } = actorOnly(state);
+      await deps.controls.setTarget(room.id, req.data.targetId);
+      room.broadcast({ method: 'targetChanged', data: { targetId: req.data.targetId } });
+      return { targetId: req.data.targetId };
+    }
+    case 'resetNeutral':
+      await deps.controls.resetNeutral(actorOnly(state).room.id);
+      return {};
+    case 'setOptions':
+      return deps.controls.setOptions(actorOnly(state).room.id, req.data);
     default: {
       const never: never = req;
       throw new CodedError(ErrorCodes.UNKNOWN_METHOD, `unhandled ${String((never as { method: string }).method)}`);

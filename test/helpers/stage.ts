@@ -7,6 +7,7 @@ export async function runStage(stage: Stage, frames: I420[]): Promise<StageOutpu
   for (const frame of frames) {
     const meta: FrameMeta = { seq: seq++, arrivalMs: performance.now() };
     const r = await stage.process(frame, meta);
+    if ('dropped' in r) throw new Error(`stage dropped frame ${meta.seq}: ${r.dropped}`);
     out.push({ ...r, frame: { ...r.frame, data: new Uint8Array(r.frame.data) } });
   }
   return out;

@@ -8,7 +8,9 @@ import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Roles, type Role } from '../../../shared/protocol.ts';
 import { ErrorCodes } from '../../../shared/errors.ts';
-import { ROOM_ID_PATTERN } from '../auth/tokens.ts';
+import { ROOM_ID_PATTERN, type TokenClaims } from '../auth/tokens.ts';
+import { MAX_UPLOAD_BYTES, type TargetStore } from '../targets/store.ts';
+import { CodedError } from '../../../shared/errors.ts';
 
 const clientRoot = fileURLToPath(new URL('../../../client/', import.meta.url));
 
@@ -21,11 +23,14 @@ const contentTypes: Record<string, string> = {
   '.png': 'image/png',
   '.jpg': 'image/jpeg',
   '.svg': 'image/svg+xml',
+  '.wasm': 'application/wasm',
 };
 
 export interface RouteDeps {
   autoTokens: boolean;
   signToken: (room: string, role: Role) => string;
+  verifyToken: (token: string) => TokenClaims;
+  targets: TargetStore;
   health: () => { status: number; body: Record<string, unknown> };
   metrics: () => Promise<{ contentType: string; body: string }>;
 }
@@ -56,6 +61,10 @@ export function createRequestHandler(deps: RouteDeps): (req: IncomingMessage, re
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
     const route = async (): Promise<void> => {
+      if (path === '/api/targets' && req.method === 'POST') {
+        await upload(req, res, deps);
+        return;
+      }
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         json(res, 405, { error: { code: ErrorCodes.BAD_REQUEST, message: 'method not allowed' } });
         return;
@@ -74,10 +83,23 @@ export function createRequestHandler(deps: RouteDeps): (req: IncomingMessage, re
         else if (!ROOM_ID_PATTERN.test(room)) json(res, 400, { error: { code: ErrorCodes.BAD_REQUEST, message: 'room must match [A-Za-z0-9_-]{1,64}' } });
         else if (role !== 'actor' && role !== 'viewer') json(res, 400, { error: { code: ErrorCodes.BAD_REQUEST, message: `role must be actor or viewer` } });
         else json(res, 200, { token: deps.signToken(room, role as (typeof Roles)[number]), room, role });
+      } else if (path === '/api/targets') {
+        json(res, 200, { targets: deps.targets.list(), defaultId: deps.targets.defaultId });
+      } else if (/^\/api\/targets\/[A-Za-z0-9]{1,32}\/thumb\.jpg$/.test(path)) {
+        const id = path.split('/')[3] ?? '';
+        try {
+          const body = await deps.targets.thumbnail(id);
+          res.writeHead(200, { 'content-type': 'image/jpeg', 'cache-control': 'max-age=3600' });
+          res.end(body);
+        } catch {
+          json(res, 404, { error: { code: ErrorCodes.NOT_FOUND, message: 'no such target' } });
+        }
       } else if (path === '/' || path === '/index.html') {
         await sendFile(res, 'actor.html');
       } else if (path.startsWith('/view/')) {
         await sendFile(res, 'viewer.html');
+      } else if (path.startsWith('/obs/')) {
+        await sendFile(res, 'obs.html');
       } else if (path.startsWith('/dist/') || path.endsWith('.css')) {
         await sendFile(res, path.slice(1));
       } else {
@@ -89,4 +111,54 @@ export function createRequestHandler(deps: RouteDeps): (req: IncomingMessage, re
       else res.destroy();
     });
   };
+}
+
+/**
+ * POST /api/targets: the raw image as the body, an actor token as Bearer.
+ * The body is read with a hard cap, so a huge upload is refused without
+ * being buffered; every refusal is a coded JSON error.
+ */
+const DRAIN_CAP_BYTES = 128 * 1024 * 1024;
+
+async function upload(req: IncomingMessage, res: ServerResponse, deps: RouteDeps): Promise<void> {
+  const fail = (status: number, code: string, message: string): void => {
+    // Tell the client to stop sending, then answer.
+    res.setHeader('connection', 'close');
+    json(res, status, { error: { code, message } });
+  };
+  const auth = req.headers.authorization ?? '';
+  let claims: TokenClaims;
+  try {
+    claims = deps.verifyToken(auth.replace(/^Bearer\s+/i, ''));
+  } catch {
+    fail(401, ErrorCodes.UNAUTHORIZED, 'an actor token is required');
+    req.resume();
+    return;
+  }
+  if (claims.role !== 'actor') {
+    fail(403, ErrorCodes.FORBIDDEN, 'only actors upload targets');
+    req.resume();
+    return;
+  }
+  // Read up to the limit; past it, discard (browsers report a network error, not our answer,
+  // when the connection is cut mid-upload) up to a drain cap, then cut.
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size <= MAX_UPLOAD_BYTES) chunks.push(chunk);
+    else if (size > DRAIN_CAP_BYTES) break;
+  }
+  if (size > MAX_UPLOAD_BYTES) {
+    fail(413, ErrorCodes.MEDIA_TOO_LARGE, `upload is over the limit of ${MAX_UPLOAD_BYTES} bytes`);
+    if (size > DRAIN_CAP_BYTES) res.once('finish', () => req.destroy());
+    return;
+  }
+  try {
+    const target = await deps.targets.upload(Buffer.concat(chunks), String(req.headers['content-type'] ?? ''));
+    json(res, 201, { target });
+  } catch (err) {
+    if (err instanceof CodedError) fail(err.code === ErrorCodes.MEDIA_TOO_LARGE ? 413 : 422, err.code, err.message);
+    else throw err;
+  }
 }

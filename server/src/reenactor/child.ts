@@ -8,6 +8,10 @@ import { rootLogger } from '../logger.ts';
 import type { ChildMessage, ParentMessage, SessionSpec } from './ipc.ts';
 import { ReenactSession } from './session.ts';
 import { PassthroughStage, type Stage } from './stage.ts';
+import { InferenceRunner } from '../inference/runner.ts';
+import { ReenactStage } from '../pipeline/reenact-stage.ts';
+import { reenactHandlerSpec } from '../pipeline/reenact-handler.ts';
+import { availableParallelism } from 'node:os';
 
 const log = rootLogger.child('reenactor', { pid: process.pid });
 const sessions = new Map<string, ReenactSession>();
@@ -17,13 +21,42 @@ function send(msg: ChildMessage): void {
   if (process.connected) process.send?.(msg);
 }
 
-function createStage(spec: SessionSpec): Stage {
+/**
+ * One pipeline worker per reenactor process, shared by its sessions: the
+ * face models load once, and inference never runs on this (wrtc) thread.
+ */
+let pipeline: Promise<InferenceRunner> | undefined;
+
+function pipelineRunner(): Promise<InferenceRunner> {
+  pipeline ??= InferenceRunner.create({
+    name: 'pipeline',
+    // ORT threads follow the cores, leaving one for this process's media thread.
+    handlers: [reenactHandlerSpec({ threads: Math.max(1, availableParallelism() - 1), cacheDir: process.env['REENACT_TARGET_CACHE'] })],
+    initTimeoutMs: 60_000,
+    logger: log,
+  }).catch((err: unknown) => {
+    pipeline = undefined;
+    throw err;
+  });
+  return pipeline;
+}
+
+async function createStage(spec: SessionSpec): Promise<Stage> {
   switch (spec.stage) {
     case 'passthrough':
       return new PassthroughStage();
     case 'reenact':
-      // The live reenactment stage is wired in by the real-time pipeline; until then refuse loudly.
-      throw new Error('stage "reenact" is not available in this build');
+      return ReenactStage.create({
+        runner: await pipelineRunner(),
+        sessionId: spec.sessionId,
+        targetId: spec.targetId,
+        targetPath: spec.targetPath,
+        renderSize: spec.renderSize,
+        budgetMs: spec.budgetMs,
+        sideBySide: spec.sideBySide,
+        testHooks: spec.testHooks,
+        log: log.child('stage', { session: spec.sessionId }),
+      });
     default: {
       const never: never = spec.stage;
       throw new TypeError(`unknown stage ${String(never)}`);
@@ -36,7 +69,14 @@ async function start(spec: SessionSpec): Promise<void> {
   starting.add(spec.sessionId);
   send({ type: 'sessionState', sessionId: spec.sessionId, state: 'starting' });
   try {
-    const session = await ReenactSession.create(spec, createStage(spec), log.child('session', { session: spec.sessionId }));
+    const stage = await createStage(spec);
+    let session: ReenactSession;
+    try {
+      session = await ReenactSession.create(spec, stage, log.child('session', { session: spec.sessionId }));
+    } catch (err) {
+      stage.close();
+      throw err;
+    }
     if (!starting.has(spec.sessionId)) {
       // Stopped while starting.
       session.close();
@@ -69,6 +109,7 @@ function shutdown(): void {
   for (const id of [...sessions.keys()]) stop(id);
   clearInterval(heartbeat);
   loop.disable();
+  void pipeline?.then((r) => r.close()).catch(() => undefined);
   // wrtc needs a moment to tear down its threads after the last pc closes.
   setTimeout(() => process.exit(0), 200);
 }
@@ -82,6 +123,13 @@ process.on('message', (raw: unknown) => {
     case 'stop':
       stop(msg.sessionId);
       break;
+    case 'control': {
+      const session = sessions.get(msg.sessionId);
+      const done = (error?: string): void => send({ type: 'controlResult', requestId: msg.requestId, error });
+      if (!session) done('no running session');
+      else session.control(msg.control).then(() => done(), (err: unknown) => done(err instanceof Error ? err.message : String(err)));
+      break;
+    }
     case 'shutdown':
       shutdown();
       break;

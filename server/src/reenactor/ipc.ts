@@ -1,5 +1,6 @@
 /** Messages between the server (supervisor) and a reenactor child process. */
 import type { SessionState } from '../../../shared/protocol.ts';
+import type { StageControl } from './stage.ts';
 
 export type StageKind = 'passthrough' | 'reenact';
 
@@ -13,11 +14,19 @@ export interface SessionSpec {
   measurement: boolean;
   stage: StageKind;
   outputBitrate: number;
+  targetId: string;
+  targetPath: string;
+  renderSize: number;
+  budgetMs: number;
+  sideBySide: boolean;
+  /** Only set by tests (REENACT_TEST_HOOKS). */
+  testHooks?: { delayMs?: number; delayForMs?: number; throwFromMs?: number; throwToMs?: number };
 }
 
 export type ParentMessage =
   | { type: 'start'; spec: SessionSpec }
   | { type: 'stop'; sessionId: string }
+  | { type: 'control'; sessionId: string; requestId: number; control: StageControl }
   | { type: 'shutdown' };
 
 export interface SessionStats {
@@ -30,11 +39,15 @@ export interface SessionStats {
   /** Arrival → handed to the encoder, ms, for frames since the last report. */
   serverMs: number[];
   degradeLevel: number;
+  face: boolean;
+  notice?: string;
+  targetId: string;
 }
 
 export type ChildMessage =
   | { type: 'ready'; pid: number }
   | { type: 'sessionState'; sessionId: string; state: SessionState; message?: string }
+  | { type: 'controlResult'; requestId: number; error?: string }
   | {
       type: 'heartbeat';
       /** Event-loop delay p99 over the interval, ms. */

@@ -13,7 +13,7 @@ import { readStamp, writeStamp } from '../../../shared/stamp.ts';
 import { InvalidStateError } from '../../../shared/errors.ts';
 import { LatestFrameSlot } from './frame-slot.ts';
 import type { SessionSpec, SessionStats } from './ipc.ts';
-import type { FrameMeta, I420, Stage } from './stage.ts';
+import type { DropReason, FrameMeta, I420, Stage, StageControl } from './stage.ts';
 import { TypedEmitter } from '../util/emitter.ts';
 
 interface Queued {
@@ -40,6 +40,7 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
   #framesIn = 0;
   #framesOut = 0;
   #errors = 0;
+  readonly #drops: Record<DropReason, number> = { superseded: 0, stale: 0, skipped: 0, error: 0 };
   #stageMs: Record<string, number[]> = {};
   #serverMs: number[] = [];
   #closed = false;
@@ -88,14 +89,20 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
       sessionId: this.spec.sessionId,
       framesIn: this.#framesIn,
       framesOut: this.#framesOut,
-      dropped: { superseded: this.#slot.dropped, error: this.#errors },
+      dropped: { ...this.#drops, superseded: this.#slot.dropped, error: this.#errors },
       stageMs: this.#stageMs,
       serverMs: this.#serverMs,
-      degradeLevel: 0,
+      ...this.#stage.status,
     };
     this.#stageMs = {};
     this.#serverMs = [];
     return stats;
+  }
+
+  /** Applies a session control (target switch, reset neutral, options) to the stage. */
+  control(c: StageControl): Promise<void> {
+    if (this.#closed) return Promise.reject(new InvalidStateError('session closed'));
+    return this.#stage.control(c);
   }
 
   close(): void {
@@ -120,6 +127,10 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
     try {
       const out = await this.#stage.process(q.frame, q.meta);
       if (this.#closed) return;
+      if ('dropped' in out) {
+        this.#drops[out.dropped]++;
+        return;
+      }
       if (this.spec.measurement) {
         const id = readStamp(q.frame.data, q.frame.width);
         if (id !== null) writeStamp(out.frame.data, out.frame.width, id);

@@ -26,9 +26,29 @@ export interface StageOutput {
   notice?: string;
 }
 
+export type DropReason = 'superseded' | 'stale' | 'skipped' | 'error';
+
+/** A stage either outputs a frame or says why it dropped this one. */
+export type StageResult = StageOutput | { dropped: DropReason };
+
+/** Session controls a stage may honour. */
+export type StageControl =
+  | { type: 'setTarget'; targetId: string; targetPath: string }
+  | { type: 'resetNeutral' }
+  | { type: 'setOptions'; sideBySide: boolean };
+
+export interface StageStatus {
+  degradeLevel: number;
+  face: boolean;
+  notice?: string;
+  targetId: string;
+}
+
 export interface Stage {
   readonly name: string;
-  process(frame: I420, meta: FrameMeta): Promise<StageOutput>;
+  process(frame: I420, meta: FrameMeta): Promise<StageResult>;
+  control(c: StageControl): Promise<void>;
+  readonly status: StageStatus;
   close(): void;
 }
 
@@ -42,7 +62,13 @@ export class PassthroughStage implements Stage {
   #out: Uint8Array = new Uint8Array(0);
   #count = 0;
 
-  process(frame: I420, _meta: FrameMeta): Promise<StageOutput> {
+  readonly status: StageStatus = { degradeLevel: 0, face: false, targetId: 'none' };
+
+  control(_c: StageControl): Promise<void> {
+    return Promise.resolve();
+  }
+
+  process(frame: I420, _meta: FrameMeta): Promise<StageResult> {
     const t0 = performance.now();
     if (this.#out.length !== frame.data.length) this.#out = new Uint8Array(frame.data.length);
     this.#out.set(frame.data);

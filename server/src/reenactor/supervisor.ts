@@ -11,13 +11,17 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { TypedEmitter } from '../util/emitter.ts';
 import { ErrorCodes, type ErrorCode } from '../../../shared/errors.ts';
-import type { SessionState } from '../../../shared/protocol.ts';
+import type { SessionOptions, SessionState, SessionStatsData } from '../../../shared/protocol.ts';
 import type { ChildMessage, ParentMessage, SessionSpec, SessionStats } from './ipc.ts';
+import type { StageControl } from './stage.ts';
+import { CodedError } from '../../../shared/errors.ts';
 
 const childEntry = fileURLToPath(new URL('./child.ts', import.meta.url));
 
 export interface SupervisorEvents {
   sessionstate: [roomId: string, state: SessionState, code?: ErrorCode, message?: string];
+  sessionstats: [roomId: string, stats: SessionStatsData];
+  degradechanged: [roomId: string, level: number, reason: string];
   [key: string]: unknown[];
 }
 
@@ -29,6 +33,14 @@ export interface SupervisorDeps {
   mintToken: (roomId: string) => string;
   /** The URL children use to reach this server's signalling. */
   serverUrl: () => string;
+  /** Resolves a gallery target id to its file. */
+  targetPath: (targetId: string) => string;
+}
+
+/** Per-room session settings that survive reenactor restarts. */
+export interface SessionSettings {
+  targetId: string;
+  options: SessionOptions;
 }
 
 interface SessionEntry {
@@ -36,6 +48,8 @@ interface SessionEntry {
   producerId: string;
   child: ChildHandle;
   state: SessionState;
+  settings: SessionSettings;
+  degradeLevel: number;
 }
 
 class ChildHandle {
@@ -45,6 +59,7 @@ class ChildHandle {
   lastHeartbeat = Date.now();
   restarts = 0;
   lastStats = new Map<string, { framesIn: number; framesOut: number; dropped: Record<string, number> }>();
+  readonly pendingControls = new Map<number, { resolve: () => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
 
   constructor(index: number) {
     this.index = index;
@@ -61,6 +76,7 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
   readonly #children: ChildHandle[] = [];
   readonly #sessions = new Map<string, SessionEntry>();
   readonly #watchdog: NodeJS.Timeout;
+  #controlSeq = 0;
   #closed = false;
 
   constructor(deps: SupervisorDeps) {
@@ -84,7 +100,7 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
     return this.#sessions.get(roomId)?.state;
   }
 
-  startSession(roomId: string, producerId: string): void {
+  startSession(roomId: string, producerId: string, settings: SessionSettings): void {
     if (this.#closed) return;
     const existing = this.#sessions.get(roomId);
     if (existing) {
@@ -92,10 +108,37 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
       this.stopSession(roomId);
     }
     const child = this.#place();
-    const entry: SessionEntry = { roomId, producerId, child, state: 'starting' };
+    const entry: SessionEntry = { roomId, producerId, child, state: 'starting', settings: { ...settings, options: { ...settings.options } }, degradeLevel: 0 };
     this.#sessions.set(roomId, entry);
     this.#setState(entry, 'starting');
     if (child.ready) child.send({ type: 'start', spec: this.#spec(entry) });
+  }
+
+  /**
+   * Applies a control to a room's running session and remembers the setting
+   * so a restarted session keeps it. Rejects when the session is not running
+   * or the stage refuses (e.g. a target that cannot be enrolled).
+   */
+  async control(roomId: string, control: StageControl): Promise<void> {
+    const entry = this.#sessions.get(roomId);
+    if (!entry) throw new CodedError(ErrorCodes.INVALID_STATE, 'no reenactor session in this room yet');
+    if (entry.state !== 'running') throw new CodedError(ErrorCodes.INVALID_STATE, `the session is ${entry.state}`);
+    const child = entry.child;
+    const requestId = ++this.#controlSeq;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.pendingControls.delete(requestId);
+        reject(new CodedError(ErrorCodes.INTERNAL, 'the reenactor did not answer in time'));
+      }, 30_000);
+      child.pendingControls.set(requestId, { resolve, reject, timer });
+      child.send({ type: 'control', sessionId: roomId, requestId, control });
+    });
+    if (control.type === 'setTarget') entry.settings.targetId = control.targetId;
+    if (control.type === 'setOptions') entry.settings.options.sideBySide = control.sideBySide;
+  }
+
+  settings(roomId: string): SessionSettings | undefined {
+    return this.#sessions.get(roomId)?.settings;
   }
 
   stopSession(roomId: string): void {
@@ -141,6 +184,12 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
       measurement: config.measurement,
       stage: config.stage,
       outputBitrate: config.outputBitrate,
+      targetId: entry.settings.targetId,
+      targetPath: this.#deps.targetPath(entry.settings.targetId),
+      renderSize: config.renderSize,
+      budgetMs: config.budgetMs,
+      sideBySide: entry.settings.options.sideBySide,
+      testHooks: config.testHooks,
     };
   }
 
@@ -168,6 +217,11 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
       if (child.process !== proc) return;
       child.process = undefined;
       child.ready = false;
+      for (const [id, p] of child.pendingControls) {
+        clearTimeout(p.timer);
+        p.reject(new CodedError(ErrorCodes.REENACTOR_RESTARTING, 'the reenactor restarted'));
+        child.pendingControls.delete(id);
+      }
       if (this.#closed) return;
       log.error('reenactor child exited; restarting', { code, signal });
       this.#deps.metrics.reenactorRestarts.inc();
@@ -193,6 +247,15 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
         this.#setState(entry, msg.state, msg.state === 'failed' ? ErrorCodes.INTERNAL : undefined, msg.message);
         break;
       }
+      case 'controlResult': {
+        const p = child.pendingControls.get(msg.requestId);
+        if (!p) return;
+        child.pendingControls.delete(msg.requestId);
+        clearTimeout(p.timer);
+        if (msg.error) p.reject(new CodedError(ErrorCodes.MEDIA_INVALID, msg.error));
+        else p.resolve();
+        break;
+      }
       case 'heartbeat':
         child.lastHeartbeat = Date.now();
         this.#recordStats(child, msg);
@@ -210,18 +273,53 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
     m.eventLoopLagSeconds.set({ process: name }, hb.loopLagP99Ms / 1000);
     m.childCpuSeconds.set({ process: name }, (hb.cpuUserUs + hb.cpuSystemUs) / 1e6);
     m.childRssBytes.set({ process: name }, hb.rssBytes);
-    for (const s of hb.sessions) this.#recordSession(child, s);
+    let fpsIn = 0;
+    let fpsOut = 0;
+    for (const s of hb.sessions) {
+      const f = this.#recordSession(child, s);
+      fpsIn += f.fpsIn;
+      fpsOut += f.fpsOut;
+    }
+    m.fps.set({ direction: 'in' }, fpsIn);
+    m.fps.set({ direction: 'out' }, fpsOut);
+    m.degradeLevel.set(Math.max(0, ...[...this.#sessions.values()].map((e) => e.degradeLevel)));
   }
 
-  #recordSession(child: ChildHandle, s: SessionStats): void {
+  /** Feeds one session's heartbeat stats into metrics and the room; returns its fps over the interval. */
+  #recordSession(child: ChildHandle, s: SessionStats): { fpsIn: number; fpsOut: number } {
     const m = this.#deps.metrics;
     const prev = child.lastStats.get(s.sessionId) ?? { framesIn: 0, framesOut: 0, dropped: {} };
+    const fpsIn = Math.max(0, s.framesIn - prev.framesIn);
+    const fpsOut = Math.max(0, s.framesOut - prev.framesOut);
+    const entry = this.#sessions.get(s.sessionId);
+    if (entry && entry.child === child) {
+      if (s.degradeLevel !== entry.degradeLevel) {
+        entry.degradeLevel = s.degradeLevel;
+        this.safeEmit('degradechanged', s.sessionId, s.degradeLevel, s.degradeLevel > 0 ? 'over the frame budget' : 'recovered');
+      }
+      const sorted = [...s.serverMs].sort((a, b) => a - b);
+      const pct = (p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
+      const drops: Record<string, number> = {};
+      for (const [reason, n] of Object.entries(s.dropped)) drops[reason] = Math.max(0, n - (prev.dropped[reason] ?? 0));
+      this.safeEmit('sessionstats', s.sessionId, {
+        fpsIn,
+        fpsOut,
+        serverMsP50: pct(0.5),
+        serverMsP95: pct(0.95),
+        degradeLevel: s.degradeLevel,
+        drops,
+        face: s.face,
+        notice: s.notice,
+        targetId: s.targetId,
+      });
+    }
     m.framesIn.inc(Math.max(0, s.framesIn - prev.framesIn));
     m.framesOut.inc(Math.max(0, s.framesOut - prev.framesOut));
     for (const [reason, n] of Object.entries(s.dropped)) m.framesDropped.inc({ reason }, Math.max(0, n - (prev.dropped[reason] ?? 0)));
     for (const [stage, values] of Object.entries(s.stageMs)) for (const v of values) m.stageSeconds.observe({ stage }, v / 1000);
     for (const v of s.serverMs) m.serverLatencySeconds.observe(v / 1000);
     child.lastStats.set(s.sessionId, { framesIn: s.framesIn, framesOut: s.framesOut, dropped: s.dropped });
+    return { fpsIn, fpsOut };
   }
 
   #checkHeartbeats(): void {

@@ -17,6 +17,7 @@ import { rootLogger, type Logger } from '../logger.ts';
 import type { RawFrame } from '../media/video-io.ts';
 import { InvalidStateError } from '../inference/errors.ts';
 import { InferenceRunner } from '../inference/runner.ts';
+import type { ModelRunner } from '../inference/local-runner.ts';
 import type { Provider } from '../inference/ort-session.ts';
 import { TypedEmitter } from '../util/emitter.ts';
 import { decodeDetections, DETECTOR_SIZE, generateAnchors, letterbox, type Detection } from './detector.ts';
@@ -34,7 +35,7 @@ const LANDMARK_SIZE = 192;
 
 export interface TrackerOptions {
   /** Shared runner hosting the face handler; when absent the tracker starts and owns one. */
-  runner?: InferenceRunner;
+  runner?: ModelRunner;
   /** Handler name inside the runner. Default 'face'. */
   handler?: string;
   /** For an owned runner: ORT intra-op threads (default 1), provider (default 'auto'), models dir. */
@@ -78,7 +79,7 @@ function allocRequest(model: 'detector' | 'landmarks', name: keyof typeof MODELS
 }
 
 export class Tracker {
-  readonly #runner: InferenceRunner;
+  readonly #runner: ModelRunner;
   readonly #ownsRunner: boolean;
   readonly #handler: string;
   readonly #attention: boolean;
@@ -108,7 +109,7 @@ export class Tracker {
   #closed = false;
   readonly #stats: TrackerStats = { frames: 0, detections: 0, lostEvents: 0, framesWithFace: 0 };
 
-  private constructor(runner: InferenceRunner, owns: boolean, mesh: CanonicalMesh, opts: TrackerOptions, logger: Logger) {
+  private constructor(runner: ModelRunner, owns: boolean, mesh: CanonicalMesh, opts: TrackerOptions, logger: Logger) {
     this.#runner = runner;
     this.#ownsRunner = owns;
     this.#handler = opts.handler ?? FACE_HANDLER;
@@ -139,7 +140,7 @@ export class Tracker {
     if ((opts.detectIntervalMs ?? 0) < 0) throw new TypeError('detectIntervalMs must be >= 0');
     const logger = (opts.logger ?? rootLogger).child('tracker');
     const mesh = loadCanonicalMesh(opts.modelsDir);
-    let runner = opts.runner;
+    let runner: ModelRunner | undefined = opts.runner;
     const owns = !runner;
     runner ??= await InferenceRunner.create({
       name: 'tracker',

@@ -1,0 +1,239 @@
+/**
+ * The live reenactment pipeline, as an inference-worker handler: decoded I420
+ * frame → track → retarget + render → I420 out. One worker per reenactor
+ * process serves every session in it; the face models are loaded once in
+ * this worker (LocalRunner) and shared by the sessions' trackers, so nothing
+ * here runs on the thread that carries wrtc.
+ *
+ * Buffers ping-pong: the caller transfers its input frame in and gets it
+ * back with the output, and hands back the previous output buffer for reuse,
+ * so steady state allocates nothing per frame.
+ */
+import { fileURLToPath } from 'node:url';
+import type { CreateHandler, HandlerResult, InferenceHandler } from '../inference/handler.ts';
+import type { HandlerSpec } from '../inference/protocol.ts';
+import { LocalRunner } from '../inference/local-runner.ts';
+import { faceHandlerSpec } from '../tracking/face-models-handler.ts';
+import { Tracker } from '../tracking/tracker.ts';
+import { GeometricRenderer } from '../render/renderer.ts';
+import { enrollTarget, type EnrolledTarget } from '../render/target.ts';
+import { i420CropScale, i420Size, i420ToRgba, rgbaToI420 } from '../media/convert.ts';
+import type { Logger } from '../logger.ts';
+
+export const REENACT_HANDLER = 'reenact';
+
+export interface ReenactHandlerOptions {
+  /** ORT intra-op threads for the face models. */
+  threads: number;
+  modelsDir?: string;
+  /** Where enrolled targets are cached (content-hash keyed). */
+  cacheDir?: string;
+}
+
+export type PipelineRequest =
+  | { op: 'open'; sessionId: string; targetPath: string; size: number }
+  | {
+      op: 'frame';
+      sessionId: string;
+      width: number;
+      height: number;
+      data: Uint8Array;
+      size: number;
+      sideBySide: boolean;
+      timeMs: number;
+      /** A previous output buffer handed back for reuse. */
+      recycle?: Uint8Array;
+      /** Test hooks: sleep this long, or throw, inside the stage. */
+      testDelayMs?: number;
+      testThrow?: boolean;
+    }
+  | { op: 'setTarget'; sessionId: string; targetPath: string }
+  | { op: 'resetNeutral'; sessionId: string }
+  | { op: 'close'; sessionId: string };
+
+export interface FrameResult {
+  /** I420, (sideBySide ? 2*size : size) × size. */
+  data: Uint8Array;
+  width: number;
+  height: number;
+  /** The input buffer, handed back. */
+  input: Uint8Array;
+  face: boolean;
+  timings: Record<string, number>;
+}
+
+export function reenactHandlerSpec(options: ReenactHandlerOptions): HandlerSpec {
+  return { name: REENACT_HANDLER, module: fileURLToPath(import.meta.url), options };
+}
+
+interface PipelineSession {
+  tracker: Tracker;
+  targetPath: string;
+  /** Renderers by output size (degrade switches size), each enrolled on the current target. */
+  renderers: Map<number, GeometricRenderer>;
+  rgbaIn: Uint8Array;
+  rgbaOut: Uint8Array;
+  spare: Uint8Array[];
+  /** Bumps on target switch so a renderer enrolled on an old target is re-enrolled. */
+  targetGen: number;
+  enrolledGen: Map<number, number>;
+}
+
+class ReenactHandler implements InferenceHandler {
+  readonly #opts: ReenactHandlerOptions;
+  readonly #models: LocalRunner;
+  readonly #enrollTracker: Tracker;
+  readonly #log: Logger;
+  readonly #sessions = new Map<string, PipelineSession>();
+  readonly #targets = new Map<string, EnrolledTarget>();
+
+  constructor(opts: ReenactHandlerOptions, models: LocalRunner, enrollTracker: Tracker, log: Logger) {
+    this.#opts = opts;
+    this.#models = models;
+    this.#enrollTracker = enrollTracker;
+    this.#log = log;
+  }
+
+  info(): Record<string, string | number | boolean> {
+    return { ...(this.#models.info['face'] ?? {}), sessions: this.#sessions.size };
+  }
+
+  async run(payload: unknown): Promise<HandlerResult> {
+    const req = payload as PipelineRequest;
+    switch (req.op) {
+      case 'open':
+        await this.#open(req.sessionId, req.targetPath, req.size);
+        return { payload: {} };
+      case 'frame':
+        return this.#frame(req);
+      case 'setTarget': {
+        const s = this.#session(req.sessionId);
+        // Enroll before switching, so a bad target leaves the session on the old one.
+        await this.#target(req.targetPath, [...s.renderers.keys()][0] ?? 256);
+        s.targetPath = req.targetPath;
+        s.targetGen++;
+        return { payload: {} };
+      }
+      case 'resetNeutral':
+        for (const r of this.#session(req.sessionId).renderers.values()) r.resetNeutral();
+        return { payload: {} };
+      case 'close': {
+        const s = this.#sessions.get(req.sessionId);
+        this.#sessions.delete(req.sessionId);
+        if (s) {
+          await s.tracker.close();
+          for (const r of s.renderers.values()) r.close();
+        }
+        return { payload: {} };
+      }
+      default: {
+        const never: never = req;
+        throw new TypeError(`unknown pipeline op ${String((never as { op: unknown }).op)}`);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const id of [...this.#sessions.keys()]) await this.run({ op: 'close', sessionId: id });
+    await this.#enrollTracker.close();
+    await this.#models.close();
+  }
+
+  async #open(sessionId: string, targetPath: string, size: number): Promise<void> {
+    if (this.#sessions.has(sessionId)) await this.run({ op: 'close', sessionId });
+    const tracker = await Tracker.create({ runner: this.#models, modelsDir: this.#opts.modelsDir, logger: this.#log });
+    const session: PipelineSession = {
+      tracker,
+      targetPath,
+      renderers: new Map(),
+      rgbaIn: new Uint8Array(0),
+      rgbaOut: new Uint8Array(0),
+      spare: [],
+      targetGen: 0,
+      enrolledGen: new Map(),
+    };
+    try {
+      await this.#renderer(session, size);
+    } catch (err) {
+      await tracker.close();
+      throw err;
+    }
+    this.#sessions.set(sessionId, session);
+  }
+
+  async #target(path: string, size: number): Promise<EnrolledTarget> {
+    const key = `${size}:${path}`;
+    const hit = this.#targets.get(key);
+    if (hit) return hit;
+    const t = await enrollTarget(path, this.#enrollTracker, { size, cacheDir: this.#opts.cacheDir });
+    this.#targets.set(key, t);
+    return t;
+  }
+
+  async #renderer(s: PipelineSession, size: number): Promise<GeometricRenderer> {
+    let r = s.renderers.get(size);
+    if (!r) {
+      r = await GeometricRenderer.create({ size, modelsDir: this.#opts.modelsDir, logger: this.#log });
+      s.renderers.set(size, r);
+    }
+    if (s.enrolledGen.get(size) !== s.targetGen) {
+      await r.enroll(await this.#target(s.targetPath, size));
+      s.enrolledGen.set(size, s.targetGen);
+    }
+    return r;
+  }
+
+  #session(id: string): PipelineSession {
+    const s = this.#sessions.get(id);
+    if (!s) throw new Error(`no pipeline session ${id}`);
+    return s;
+  }
+
+  async #frame(req: Extract<PipelineRequest, { op: 'frame' }>): Promise<HandlerResult> {
+    const t0 = performance.now();
+    const s = this.#session(req.sessionId);
+    if (req.recycle) s.spare.push(req.recycle);
+    if (req.testDelayMs) await new Promise((r) => setTimeout(r, req.testDelayMs));
+    if (req.testThrow) throw new Error('injected stage failure (test hook)');
+    const { width, height, size } = req;
+    if (s.rgbaIn.length !== width * height * 4) s.rgbaIn = new Uint8Array(width * height * 4);
+    i420ToRgba(req.data, width, height, s.rgbaIn);
+    const t1 = performance.now();
+    const track = await s.tracker.track({ width, height, format: 'rgba', data: s.rgbaIn }, req.timeMs);
+    const t2 = performance.now();
+    const renderer = await this.#renderer(s, size);
+    if (s.rgbaOut.length !== size * size * 4) s.rgbaOut = new Uint8Array(size * size * 4);
+    renderer.renderSync(track, s.rgbaOut, req.timeMs);
+    const t3 = performance.now();
+    const outW = req.sideBySide ? size * 2 : size;
+    const bytes = i420Size(outW, size);
+    let out = s.spare.pop();
+    while (out && out.length !== bytes) out = s.spare.pop();
+    out ??= new Uint8Array(bytes);
+    s.spare.length = Math.min(s.spare.length, 2);
+    rgbaToI420(s.rgbaOut, size, size, out, outW, size, req.sideBySide ? size : 0);
+    if (req.sideBySide) i420CropScale(req.data, width, height, out, outW, size, size, 0);
+    const t4 = performance.now();
+    const result: FrameResult = {
+      data: out,
+      width: outW,
+      height: size,
+      input: req.data,
+      face: track.faces > 0,
+      timings: { convert: t1 - t0 + (t4 - t3), track: t2 - t1, render: t3 - t2, pipeline: t4 - t0 },
+    };
+    return { payload: result, transfer: [out.buffer as ArrayBuffer, req.data.buffer as ArrayBuffer] };
+  }
+}
+
+export const createHandler: CreateHandler = async (options: unknown, ctx) => {
+  const opts = options as ReenactHandlerOptions;
+  const models = await LocalRunner.create([faceHandlerSpec({ threads: opts.threads, modelsDir: opts.modelsDir })], ctx.logger);
+  try {
+    const enrollTracker = await Tracker.create({ runner: models, modelsDir: opts.modelsDir, logger: ctx.logger, filter: false });
+    return new ReenactHandler(opts, models, enrollTracker, ctx.logger);
+  } catch (err) {
+    await models.close();
+    throw err;
+  }
+};

@@ -1,0 +1,166 @@
+/**
+ * The reenactment stage on the reenactor's main thread: it only moves buffers.
+ * Each frame goes to the pipeline worker (track → retarget → render) under a
+ * per-frame budget: frames already older than the budget are dropped before
+ * any work, a session that keeps missing the budget degrades on purpose, and
+ * a failing pipeline falls back to passthrough video with an on-screen notice
+ * until it recovers.
+ */
+import type { Logger } from '../logger.ts';
+import type { InferenceRunner } from '../inference/runner.ts';
+import { i420CropScale, i420Size } from '../media/convert.ts';
+import type { FrameMeta, I420, Stage, StageControl, StageResult, StageStatus } from '../reenactor/stage.ts';
+import { DegradeController } from './degrade.ts';
+import { drawNotice } from './notice.ts';
+import { REENACT_HANDLER, type FrameResult, type PipelineRequest } from './reenact-handler.ts';
+
+export interface ReenactStageOptions {
+  runner: InferenceRunner;
+  sessionId: string;
+  targetId: string;
+  targetPath: string;
+  /** Render size at degrade level 0; level ≥ 1 uses 3/4 of it. */
+  renderSize: number;
+  budgetMs: number;
+  sideBySide: boolean;
+  log: Logger;
+  /** Test hooks: slow the stage by delayMs for its first forMs; make it throw during [throwFromMs, throwToMs). */
+  testHooks?: { delayMs?: number; delayForMs?: number; throwFromMs?: number; throwToMs?: number };
+}
+
+export class ReenactStage implements Stage {
+  readonly name = 'reenact';
+  readonly #opts: ReenactStageOptions;
+  readonly #runner: InferenceRunner;
+  readonly #degrade: DegradeController;
+  readonly #startedAt = performance.now();
+  readonly #spareInputs: Uint8Array[] = [];
+  #recycle: Uint8Array | undefined;
+  #fallback = new Uint8Array(0);
+  #sideBySide: boolean;
+  #opened = true;
+  #failures = 0;
+  #closed = false;
+  readonly status: StageStatus;
+
+  private constructor(opts: ReenactStageOptions) {
+    this.#opts = opts;
+    this.#runner = opts.runner;
+    this.#degrade = new DegradeController({ budgetMs: opts.budgetMs });
+    this.#sideBySide = opts.sideBySide;
+    this.status = { degradeLevel: 0, face: false, targetId: opts.targetId };
+  }
+
+  static async create(opts: ReenactStageOptions): Promise<ReenactStage> {
+    await opts.runner.run(REENACT_HANDLER, { op: 'open', sessionId: opts.sessionId, targetPath: opts.targetPath, size: opts.renderSize } satisfies PipelineRequest);
+    return new ReenactStage(opts);
+  }
+
+  get renderSize(): number {
+    const full = this.#opts.renderSize;
+    return this.#degrade.level >= 1 ? Math.max(128, Math.round((full * 3) / 4 / 16) * 16) : full;
+  }
+
+  async process(frame: I420, meta: FrameMeta): Promise<StageResult> {
+    const now = performance.now();
+    if (now - meta.arrivalMs > this.#opts.budgetMs) return { dropped: 'stale' };
+    if (this.#degrade.level >= 2 && meta.seq % 2 === 1) return { dropped: 'skipped' };
+    const elapsed = now - this.#startedAt;
+    const hooks = this.#opts.testHooks;
+    const input = this.#takeInput(frame.data.length);
+    input.set(frame.data);
+    const req: PipelineRequest = {
+      op: 'frame',
+      sessionId: this.#opts.sessionId,
+      width: frame.width,
+      height: frame.height,
+      data: input,
+      size: this.renderSize,
+      sideBySide: this.#sideBySide,
+      timeMs: meta.arrivalMs,
+      recycle: this.#recycle,
+      testDelayMs: hooks?.delayMs && elapsed < (hooks.delayForMs ?? Infinity) ? hooks.delayMs : undefined,
+      testThrow: hooks?.throwFromMs !== undefined && elapsed >= hooks.throwFromMs && elapsed < (hooks.throwToMs ?? Infinity),
+    };
+    const transfer = [input.buffer as ArrayBuffer];
+    if (this.#recycle) transfer.push(this.#recycle.buffer as ArrayBuffer);
+    this.#recycle = undefined;
+    try {
+      if (!this.#opened) await this.#reopen();
+      const res = await this.#runner.run<FrameResult>(REENACT_HANDLER, req, transfer);
+      this.#spareInputs.push(res.input);
+      this.#recycle = res.data;
+      this.#failures = 0;
+      this.status.notice = undefined;
+      this.status.face = res.face;
+      this.#recordLatency(meta);
+      return { frame: { width: res.width, height: res.height, data: res.data }, timings: res.timings };
+    } catch (err) {
+      return this.#fallbackFrame(frame, meta, err);
+    }
+  }
+
+  async control(c: StageControl): Promise<void> {
+    switch (c.type) {
+      case 'setTarget':
+        await this.#runner.run(REENACT_HANDLER, { op: 'setTarget', sessionId: this.#opts.sessionId, targetPath: c.targetPath } satisfies PipelineRequest);
+        this.#opts.targetPath = c.targetPath;
+        this.#opts.targetId = c.targetId;
+        this.status.targetId = c.targetId;
+        break;
+      case 'resetNeutral':
+        await this.#runner.run(REENACT_HANDLER, { op: 'resetNeutral', sessionId: this.#opts.sessionId } satisfies PipelineRequest);
+        break;
+      case 'setOptions':
+        this.#sideBySide = c.sideBySide;
+        break;
+      default: {
+        const never: never = c;
+        throw new TypeError(`unknown control ${String((never as { type: unknown }).type)}`);
+      }
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#runner.run(REENACT_HANDLER, { op: 'close', sessionId: this.#opts.sessionId } satisfies PipelineRequest).catch(() => undefined);
+  }
+
+  #takeInput(bytes: number): Uint8Array {
+    let buf = this.#spareInputs.pop();
+    while (buf && buf.length !== bytes) buf = this.#spareInputs.pop();
+    return buf ?? new Uint8Array(bytes);
+  }
+
+  #recordLatency(meta: FrameMeta): void {
+    const change = this.#degrade.record(performance.now() - meta.arrivalMs);
+    if (change) {
+      this.status.degradeLevel = change.level;
+      this.#opts.log.info('degrade level changed', { level: change.level, reason: change.reason });
+    }
+  }
+
+  async #reopen(): Promise<void> {
+    await this.#runner.run(REENACT_HANDLER, { op: 'open', sessionId: this.#opts.sessionId, targetPath: this.#opts.targetPath, size: this.renderSize } satisfies PipelineRequest);
+    this.#opened = true;
+  }
+
+  /** Passthrough at render size with a notice; the next frame tries the pipeline again. */
+  #fallbackFrame(frame: I420, meta: FrameMeta, err: unknown): StageResult {
+    this.#failures++;
+    const message = err instanceof Error ? err.message : String(err);
+    // A restarted pipeline worker lost this session's state: open it again on the next frame.
+    if (/crash|hung|restart|no pipeline session/i.test(message)) this.#opened = false;
+    if (this.#failures === 1 || this.#failures % 100 === 0) this.#opts.log.warn('reenact stage failed; passing video through', { err: message, failures: this.#failures });
+    this.status.notice = 'reenactment failed - passthrough';
+    this.status.face = false;
+    const size = this.renderSize;
+    const bytes = i420Size(size, size);
+    if (this.#fallback.length !== bytes) this.#fallback = new Uint8Array(bytes);
+    i420CropScale(frame.data, frame.width, frame.height, this.#fallback, size, size, size, 0);
+    drawNotice(this.#fallback, size, size, 'STAGE FAILED - PASSTHROUGH');
+    this.#recordLatency(meta);
+    return { frame: { width: size, height: size, data: this.#fallback }, timings: { fallback: performance.now() - meta.arrivalMs } };
+  }
+}

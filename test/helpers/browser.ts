@@ -1,0 +1,220 @@
+/**
+ * Real Chromium for the browser journeys: Debian's /usr/bin/chromium driven by
+ * playwright-core, with a fake camera fed from a y4m made from a fixture, a
+ * fresh profile per launch, and no network beyond 127.0.0.1.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { RawFrame } from '../../server/src/media/video-io.ts';
+import { fixture } from './server.ts';
+
+export const CHROMIUM = process.env['REENACT_CHROMIUM'] ?? '/usr/bin/chromium';
+export const artifactsDir = new URL('../artifacts/', import.meta.url).pathname;
+
+export function chromiumAvailable(): boolean {
+  return existsSync(CHROMIUM);
+}
+
+function run(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} exited ${code}: ${err.slice(-500)}`))));
+  });
+}
+
+export interface FakeCameraOptions {
+  /** Fixture path relative to test/fixtures. Default driving/d9.mp4. */
+  source?: string;
+  /** Start offset and length in seconds. d9 from 5 s has steady head turns. */
+  startS?: number;
+  seconds?: number;
+}
+
+/**
+ * A 640x480 30 fps y4m for --use-file-for-fake-video-capture (Chromium loops
+ * it). The clip is letterboxed, not stretched. Cached in test/artifacts.
+ */
+export async function makeFakeCamera(opts: FakeCameraOptions = {}): Promise<string> {
+  const source = opts.source ?? 'driving/d9.mp4';
+  const startS = opts.startS ?? 5;
+  const seconds = opts.seconds ?? 5;
+  await mkdir(artifactsDir, { recursive: true });
+  const out = join(artifactsDir, `fakecam-${source.replace(/\W+/g, '_')}-${startS}-${seconds}.y4m`);
+  const frameBytes = 640 * 480 * 1.5;
+  if (existsSync(out) && statSync(out).size >= seconds * 30 * frameBytes) return out;
+  await run('ffmpeg', [
+    '-v', 'error', '-y', '-ss', String(startS), '-t', String(seconds), '-i', fixture(source), '-an',
+    '-vf', 'fps=30,scale=-2:480,pad=640:480:(ow-iw)/2:0', '-pix_fmt', 'yuv420p', '-f', 'yuv4mpegpipe', out,
+  ]);
+  return out;
+}
+
+export interface LaunchOptions {
+  /** y4m for the fake camera. */
+  fakeVideo?: string;
+  /** Leave out --use-fake-ui-for-media-stream: camera prompts are then denied. */
+  denyCamera?: boolean;
+  viewport?: { width: number; height: number };
+}
+
+export interface TestBrowser {
+  context: BrowserContext;
+  newPage(): Promise<Page>;
+  close(): Promise<void>;
+}
+
+/** Launches Chromium headless (new mode) with a fresh --user-data-dir; close() removes it. */
+export async function launchBrowser(opts: LaunchOptions = {}): Promise<TestBrowser> {
+  const profile = await mkdtemp(join(tmpdir(), 'reenact-chromium-'));
+  const args = [
+    '--headless=new',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--no-first-run',
+    '--disable-sync',
+    '--disable-quic',
+    '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
+    // Keep rendering (and requestVideoFrameCallback) going in tabs that are not in front.
+    '--disable-background-timer-throttling',
+    '--disable-renderer-backgrounding',
+    '--disable-backgrounding-occluded-windows',
+    '--use-fake-device-for-media-stream',
+  ];
+  if (process.getuid?.() === 0) args.push('--no-sandbox');
+  if (!opts.denyCamera) args.push('--use-fake-ui-for-media-stream');
+  if (opts.fakeVideo) args.push(`--use-file-for-fake-video-capture=${opts.fakeVideo}`);
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    // Playwright's own headless switch picks the old shell; pass --headless=new ourselves.
+    headless: false,
+    args,
+    viewport: opts.viewport ?? { width: 1280, height: 800 },
+  });
+  return {
+    context,
+    newPage: () => context.newPage(),
+    close: async () => {
+      await context.close().catch(() => undefined);
+      await rm(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/** currentTime and decoded size of a <video>. */
+export async function videoState(page: Page, selector: string): Promise<{ currentTime: number; width: number; height: number }> {
+  return page.$eval(selector, (v) => {
+    const video = v as HTMLVideoElement;
+    return { currentTime: video.currentTime, width: video.videoWidth, height: video.videoHeight };
+  });
+}
+
+/** Resolves when the video's currentTime has advanced by `bySeconds` and it has a size. */
+export async function waitForPlayback(page: Page, selector: string, bySeconds = 1, timeoutMs = 20_000): Promise<{ currentTime: number; width: number; height: number }> {
+  const start = await videoState(page, selector);
+  await page.waitForFunction(
+    ({ sel, t0, by }) => {
+      const v = document.querySelector(sel) as HTMLVideoElement | null;
+      return !!v && v.videoWidth > 0 && v.currentTime >= t0 + by;
+    },
+    { sel: selector, t0: start.currentTime, by: bySeconds },
+    { timeout: timeoutMs, polling: 100 },
+  );
+  return videoState(page, selector);
+}
+
+/**
+ * Grabs `count` frames from each of the given <video> elements, every
+ * `intervalMs`, drawn to a canvas at width×height (the same instant for all
+ * selectors). Returns RGBA frames per selector plus the page times.
+ */
+export async function grabFrames(
+  page: Page,
+  selectors: string[],
+  opts: { count: number; intervalMs: number; width: number; height: number },
+): Promise<{ frames: RawFrame[][]; times: number[] }> {
+  const res = await page.evaluate(
+    async ({ selectors, count, intervalMs, width, height }) => {
+      const canvas = document.createElement('canvas');
+      canvas.width = width;
+      canvas.height = height;
+      const ctx = canvas.getContext('2d', { willReadFrequently: true });
+      if (!ctx) throw new Error('no 2d context');
+      const out: string[][] = selectors.map(() => []);
+      const times: number[] = [];
+      const toBase64 = (bytes: Uint8ClampedArray): string => {
+        let s = '';
+        for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+        return btoa(s);
+      };
+      for (let n = 0; n < count; n++) {
+        const t = performance.now();
+        times.push(t);
+        selectors.forEach((sel, i) => {
+          const v = document.querySelector(sel) as HTMLVideoElement;
+          ctx.drawImage(v, 0, 0, width, height);
+          out[i]?.push(toBase64(ctx.getImageData(0, 0, width, height).data));
+        });
+        await new Promise((r) => setTimeout(r, Math.max(0, t + intervalMs - performance.now())));
+      }
+      return { out, times };
+    },
+    { selectors, ...opts },
+  );
+  const frames = res.out.map((list) =>
+    list.map((b64): RawFrame => ({ width: opts.width, height: opts.height, format: 'rgba', data: new Uint8Array(Buffer.from(b64, 'base64')) })),
+  );
+  return { frames, times: res.times };
+}
+
+/** Mean absolute difference of two RGBA frames over RGB, 0..255. */
+export function meanAbsDiff(a: RawFrame, b: RawFrame): number {
+  if (a.data.length !== b.data.length) throw new TypeError('frames differ in size');
+  let sum = 0;
+  let n = 0;
+  for (let i = 0; i < a.data.length; i += 4) {
+    for (let c = 0; c < 3; c++) sum += Math.abs((a.data[i + c] ?? 0) - (b.data[i + c] ?? 0));
+    n += 3;
+  }
+  return sum / n;
+}
+
+/** Pearson correlation of two equal-length series; NaN when either is constant. */
+export function correlation(a: number[], b: number[]): number {
+  const n = Math.min(a.length, b.length);
+  if (n < 3) return NaN;
+  const ma = a.slice(0, n).reduce((s, x) => s + x, 0) / n;
+  const mb = b.slice(0, n).reduce((s, x) => s + x, 0) / n;
+  let sab = 0;
+  let saa = 0;
+  let sbb = 0;
+  for (let i = 0; i < n; i++) {
+    const da = (a[i] ?? 0) - ma;
+    const db = (b[i] ?? 0) - mb;
+    sab += da * db;
+    saa += da * da;
+    sbb += db * db;
+  }
+  return sab / Math.sqrt(saa * sbb);
+}
+
+/** Best correlation of `later` against `earlier` over lags 0..maxLag samples (later lags behind). */
+export function laggedCorrelation(earlier: number[], later: number[], maxLag: number): { r: number; lag: number } {
+  let best = { r: -Infinity, lag: 0 };
+  for (let lag = 0; lag <= maxLag; lag++) {
+    const r = correlation(earlier.slice(0, earlier.length - lag), later.slice(lag));
+    if (r > best.r) best = { r, lag };
+  }
+  return best;
+}
+
+export function std(values: number[]): number {
+  const m = values.reduce((s, x) => s + x, 0) / values.length;
+  return Math.sqrt(values.reduce((s, x) => s + (x - m) ** 2, 0) / values.length);
+}
