@@ -75,3 +75,30 @@ test('config rejects invalid values with the variable name and freezes the resul
   assert.equal(c.autoTokens, false);
   assert.ok(Object.isFrozen(c));
 });
+
+import { DegradeController } from '../server/src/pipeline/degrade.ts';
+
+test('the degrade controller steps up under sustained overload and back down once load falls', { timeout: 5000 }, () => {
+  const d = new DegradeController({ budgetMs: 50, window: 10, recoverFrames: 20 });
+  const changes: number[] = [];
+  const feed = (ms: number, n: number): void => {
+    for (let i = 0; i < n; i++) {
+      const c = d.record(ms);
+      if (c) changes.push(c.level);
+    }
+  };
+  feed(20, 30);
+  assert.deepEqual(changes, [], 'no change under budget');
+  feed(80, 10);
+  assert.deepEqual(changes, [1]);
+  feed(80, 10);
+  assert.deepEqual(changes, [1, 2]);
+  feed(80, 50);
+  assert.deepEqual(changes, [1, 2], 'level is capped at 2');
+  // Mostly fast with an occasional spike still recovers.
+  for (let i = 0; i < 40; i++) {
+    const c = d.record(i % 15 === 0 ? 70 : 20);
+    if (c) changes.push(c.level);
+  }
+  assert.deepEqual(changes, [1, 2, 1, 0]);
+});

@@ -163,6 +163,7 @@ export class ReenactServer {
     }
     const server = new ReenactServer(config, pool, http, metrics, tokens, log, targets, faceTracker);
     holder.server = server;
+    server.#supervisor.prewarm(config.defaultTarget);
     log.info('listening', { url: server.url });
     return server;
   }

@@ -10,10 +10,12 @@ import { ReenactSession } from './session.ts';
 import { PassthroughStage, type Stage } from './stage.ts';
 import { InferenceRunner } from '../inference/runner.ts';
 import { ReenactStage } from '../pipeline/reenact-stage.ts';
-import { reenactHandlerSpec } from '../pipeline/reenact-handler.ts';
+import { REENACT_HANDLER, reenactHandlerSpec } from '../pipeline/reenact-handler.ts';
 import { availableParallelism } from 'node:os';
 
 const log = rootLogger.child('reenactor', { pid: process.pid });
+/** Enrolled-target cache folder, given by the supervisor as the first argument. */
+const targetCacheDir = process.argv[2];
 const sessions = new Map<string, ReenactSession>();
 const starting = new Set<string>();
 
@@ -31,7 +33,7 @@ function pipelineRunner(): Promise<InferenceRunner> {
   pipeline ??= InferenceRunner.create({
     name: 'pipeline',
     // ORT threads follow the cores, leaving one for this process's media thread.
-    handlers: [reenactHandlerSpec({ threads: Math.max(1, availableParallelism() - 1), cacheDir: process.env['REENACT_TARGET_CACHE'] })],
+    handlers: [reenactHandlerSpec({ threads: Math.max(1, availableParallelism() - 1), cacheDir: targetCacheDir })],
     initTimeoutMs: 60_000,
     logger: log,
   }).catch((err: unknown) => {
@@ -39,6 +41,19 @@ function pipelineRunner(): Promise<InferenceRunner> {
     throw err;
   });
   return pipeline;
+}
+
+/** Loads the pipeline and enrolls the default target before any session needs them. */
+async function prewarm(targetPath: string, size: number): Promise<void> {
+  const t0 = performance.now();
+  try {
+    const runner = await pipelineRunner();
+    await runner.run(REENACT_HANDLER, { op: 'open', sessionId: '__prewarm', targetPath, size });
+    await runner.run(REENACT_HANDLER, { op: 'close', sessionId: '__prewarm' });
+    log.info('pipeline prewarmed', { ms: Math.round(performance.now() - t0) });
+  } catch (err) {
+    log.warn('prewarm failed; sessions will start cold', { err });
+  }
 }
 
 async function createStage(spec: SessionSpec): Promise<Stage> {
@@ -130,6 +145,9 @@ process.on('message', (raw: unknown) => {
       else session.control(msg.control).then(() => done(), (err: unknown) => done(err instanceof Error ? err.message : String(err)));
       break;
     }
+    case 'prewarm':
+      void prewarm(msg.targetPath, msg.size);
+      break;
     case 'shutdown':
       shutdown();
       break;

@@ -6,6 +6,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
@@ -59,6 +60,7 @@ class ChildHandle {
   lastHeartbeat = Date.now();
   restarts = 0;
   lastStats = new Map<string, { framesIn: number; framesOut: number; dropped: Record<string, number> }>();
+  prewarm: { targetPath: string; size: number } | undefined;
   readonly pendingControls = new Map<number, { resolve: () => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
 
   constructor(index: number) {
@@ -141,6 +143,17 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
     return this.#sessions.get(roomId)?.settings;
   }
 
+  /**
+   * Starts one reenactor child ahead of the first session and has it load the
+   * pipeline (models, default target enrollment), so the first actor sees
+   * synthesized video without waiting for cold start.
+   */
+  prewarm(targetId: string): void {
+    if (this.#closed || this.#children.length > 0 || this.#deps.config.stage !== 'reenact') return;
+    const child = this.#place();
+    child.prewarm = { targetPath: this.#deps.targetPath(targetId), size: this.#deps.config.renderSize };
+  }
+
   stopSession(roomId: string): void {
     const entry = this.#sessions.get(roomId);
     if (!entry) return;
@@ -208,7 +221,7 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
     child.ready = false;
     child.lastHeartbeat = Date.now();
     child.lastStats.clear();
-    const proc = fork(childEntry, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const proc = fork(childEntry, [join(this.#deps.config.dataDir, 'targets')], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     child.process = proc;
     const log = this.#log.child('child', { index: child.index, pid: proc.pid });
     proc.on('message', (raw: unknown) => this.#onMessage(child, raw as ChildMessage));
@@ -238,6 +251,7 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
       case 'ready':
         child.ready = true;
         child.lastHeartbeat = Date.now();
+        if (child.prewarm) child.send({ type: 'prewarm', ...child.prewarm });
         for (const s of this.#sessions.values()) if (s.child === child) child.send({ type: 'start', spec: this.#spec(s) });
         break;
       case 'sessionState': {
