@@ -163,7 +163,10 @@ export class ReenactServer {
     }
     const server = new ReenactServer(config, pool, http, metrics, tokens, log, targets, faceTracker);
     holder.server = server;
-    server.#supervisor.prewarm(config.defaultTarget);
+    server.#supervisor.prewarm(
+      config.defaultTarget,
+      targets.list().filter((t) => t.source === 'bundled' && t.kind === 'image').map((t) => t.id),
+    );
     log.info('listening', { url: server.url });
     return server;
   }

@@ -49,7 +49,9 @@ export type PipelineRequest =
     }
   | { op: 'setTarget'; sessionId: string; targetPath: string }
   | { op: 'resetNeutral'; sessionId: string }
-  | { op: 'close'; sessionId: string };
+  | { op: 'close'; sessionId: string }
+  /** Enrolls (and caches) a target ahead of use, so a later switch to it is instant. */
+  | { op: 'enroll'; targetPath: string; size: number };
 
 export interface FrameResult {
   /** I420, (sideBySide ? 2*size : size) × size. */
@@ -116,6 +118,9 @@ class ReenactHandler implements InferenceHandler {
       }
       case 'resetNeutral':
         for (const r of this.#session(req.sessionId).renderers.values()) r.resetNeutral();
+        return { payload: {} };
+      case 'enroll':
+        await this.#target(req.targetPath, req.size);
         return { payload: {} };
       case 'close': {
         const s = this.#sessions.get(req.sessionId);

@@ -44,13 +44,19 @@ function pipelineRunner(): Promise<InferenceRunner> {
 }
 
 /** Loads the pipeline and enrolls the default target before any session needs them. */
-async function prewarm(targetPath: string, size: number): Promise<void> {
+async function prewarm(targetPath: string, size: number, alsoEnroll: string[]): Promise<void> {
   const t0 = performance.now();
   try {
     const runner = await pipelineRunner();
     await runner.run(REENACT_HANDLER, { op: 'open', sessionId: '__prewarm', targetPath, size });
     await runner.run(REENACT_HANDLER, { op: 'close', sessionId: '__prewarm' });
     log.info('pipeline prewarmed', { ms: Math.round(performance.now() - t0) });
+    // The rest of the gallery, one at a time, only while no session is running (each enroll holds the worker).
+    for (const path of alsoEnroll) {
+      if (sessions.size > 0 || starting.size > 0) break;
+      await runner.run(REENACT_HANDLER, { op: 'enroll', targetPath: path, size });
+    }
+    log.info('gallery enrolled', { ms: Math.round(performance.now() - t0) });
   } catch (err) {
     log.warn('prewarm failed; sessions will start cold', { err });
   }
@@ -146,7 +152,7 @@ process.on('message', (raw: unknown) => {
       break;
     }
     case 'prewarm':
-      void prewarm(msg.targetPath, msg.size);
+      void prewarm(msg.targetPath, msg.size, msg.alsoEnroll);
       break;
     case 'shutdown':
       shutdown();

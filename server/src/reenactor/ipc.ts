@@ -27,7 +27,7 @@ export type ParentMessage =
   | { type: 'start'; spec: SessionSpec }
   | { type: 'stop'; sessionId: string }
   | { type: 'control'; sessionId: string; requestId: number; control: StageControl }
-  | { type: 'prewarm'; targetPath: string; size: number }
+  | { type: 'prewarm'; targetPath: string; size: number; alsoEnroll: string[] }
   | { type: 'shutdown' };
 
 export interface SessionStats {

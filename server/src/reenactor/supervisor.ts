@@ -60,7 +60,7 @@ class ChildHandle {
   lastHeartbeat = Date.now();
   restarts = 0;
   lastStats = new Map<string, { framesIn: number; framesOut: number; dropped: Record<string, number> }>();
-  prewarm: { targetPath: string; size: number } | undefined;
+  prewarm: { targetPath: string; size: number; alsoEnroll: string[] } | undefined;
   readonly pendingControls = new Map<number, { resolve: () => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
 
   constructor(index: number) {
@@ -148,10 +148,14 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
    * pipeline (models, default target enrollment), so the first actor sees
    * synthesized video without waiting for cold start.
    */
-  prewarm(targetId: string): void {
+  prewarm(targetId: string, gallery: string[]): void {
     if (this.#closed || this.#children.length > 0 || this.#deps.config.stage !== 'reenact') return;
     const child = this.#place();
-    child.prewarm = { targetPath: this.#deps.targetPath(targetId), size: this.#deps.config.renderSize };
+    child.prewarm = {
+      targetPath: this.#deps.targetPath(targetId),
+      size: this.#deps.config.renderSize,
+      alsoEnroll: gallery.filter((id) => id !== targetId).map((id) => this.#deps.targetPath(id)),
+    };
   }
 
   stopSession(roomId: string): void {
