@@ -17,7 +17,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 step() { printf '\n== %s\n' "$*"; }
 t_start=$(date +%s)
 
-APT_PACKAGES=(ffmpeg)
+# ffmpeg: video I/O for tools and tests; chromium: browser tests (playwright-core drives it).
+APT_PACKAGES=(ffmpeg chromium)
 
 step "Debian packages"
 missing=()
