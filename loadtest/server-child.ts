@@ -153,8 +153,10 @@ export class SpawnedServer {
       if (this.#exited) throw new Error(`the server exited during start-up (code ${this.#proc.exitCode}, signal ${this.#proc.signalCode}); last log lines:\n${tail(this.logPath)}`);
       try {
         const res = await fetch(`${this.url}/healthz`, { signal: AbortSignal.timeout(2000) });
-        if (res.status === 200) return;
-        last = `HTTP ${res.status}: ${await res.text()}`;
+        const body = await res.text();
+        // Wait for the reenactor pipeline too, so time-to-first-frame measures a warm server.
+        if (res.status === 200 && (JSON.parse(body) as { warm?: boolean }).warm !== false) return;
+        last = `HTTP ${res.status}: ${body}`;
       } catch (err) {
         last = (err as Error).message;
       }

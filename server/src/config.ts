@@ -41,7 +41,7 @@ const configSchema = z.object({
   stage: z.enum(['passthrough', 'reenact']).default('reenact'),
   /** Output size of the rendered face (square), pixels. REENACT_RENDER_SIZE. */
   renderSize: z.coerce.number().int().min(128).max(1024).multipleOf(16).default(256),
-  /** Per-frame server budget: older frames are dropped, sessions over it degrade. REENACT_BUDGET_MS. */
+  /** Per-frame server budget: sessions that keep missing it degrade; frames that waited twice it are dropped. REENACT_BUDGET_MS. */
   budgetMs: z.coerce.number().int().min(5).max(1000).default(50),
   /** Gallery id of the target a new session starts with. REENACT_DEFAULT_TARGET. */
   defaultTarget: z.string().default('s1'),

@@ -196,7 +196,16 @@ export class ReenactServer {
     const ok = !this.#closed && workers > 0 && sessions < this.config.maxSessions;
     return {
       status: ok ? 200 : 503,
-      body: { status: ok ? 'ok' : 'busy', sessions, maxSessions: this.config.maxSessions, load, rooms: this.#rooms.size, workers },
+      body: {
+        status: ok ? 'ok' : 'busy',
+        sessions,
+        maxSessions: this.config.maxSessions,
+        load,
+        rooms: this.#rooms.size,
+        workers,
+        /** The reenactor pipeline is loaded: first frames will not wait for a cold start. */
+        warm: this.#supervisor.warm,
+      },
     };
   }
 

@@ -32,7 +32,7 @@ function run(cmd: string, args: string[]): Promise<void> {
 export interface FakeCameraOptions {
   /** Fixture path relative to test/fixtures. Default driving/d9.mp4. */
   source?: string;
-  /** Start offset and length in seconds. d9 from 5 s has steady head turns. */
+  /** Start offset and length in seconds. d9 from 8 s has head turns and some speech. */
   startS?: number;
   seconds?: number;
 }
@@ -43,7 +43,7 @@ export interface FakeCameraOptions {
  */
 export async function makeFakeCamera(opts: FakeCameraOptions = {}): Promise<string> {
   const source = opts.source ?? 'driving/d9.mp4';
-  const startS = opts.startS ?? 5;
+  const startS = opts.startS ?? 8;
   const seconds = opts.seconds ?? 5;
   await mkdir(artifactsDir, { recursive: true });
   const out = join(artifactsDir, `fakecam-${source.replace(/\W+/g, '_')}-${startS}-${seconds}.y4m`);
@@ -97,6 +97,9 @@ export async function launchBrowser(opts: LaunchOptions = {}): Promise<TestBrows
     args,
     viewport: opts.viewport ?? { width: 1280, height: 800 },
   });
+  // tsx compiles test files with esbuild's keepNames, which wraps named inner functions of
+  // page.evaluate() callbacks in a __name() helper that pages do not have.
+  await context.addInitScript('globalThis.__name ??= (fn) => fn;');
   return {
     context,
     newPage: () => context.newPage(),
@@ -120,7 +123,7 @@ export async function waitForPlayback(page: Page, selector: string, bySeconds = 
   const start = await videoState(page, selector);
   await page.waitForFunction(
     ({ sel, t0, by }) => {
-      const v = document.querySelector(sel) as HTMLVideoElement | null;
+      const v = document.querySelector<HTMLVideoElement>(sel);
       return !!v && v.videoWidth > 0 && v.currentTime >= t0 + by;
     },
     { sel: selector, t0: start.currentTime, by: bySeconds },
@@ -131,46 +134,41 @@ export async function waitForPlayback(page: Page, selector: string, bySeconds = 
 
 /**
  * Grabs `count` frames from each of the given <video> elements, every
- * `intervalMs`, drawn to a canvas at width×height (the same instant for all
- * selectors). Returns RGBA frames per selector plus the page times.
+ * `intervalMs` (all selectors at the same instant), each drawn at its own
+ * aspect ratio scaled so its longer side is at most `maxSide`.
  */
-export async function grabFrames(
-  page: Page,
-  selectors: string[],
-  opts: { count: number; intervalMs: number; width: number; height: number },
-): Promise<{ frames: RawFrame[][]; times: number[] }> {
+export async function grabFrames(page: Page, selectors: string[], opts: { count: number; intervalMs: number; maxSide: number }): Promise<RawFrame[][]> {
   const res = await page.evaluate(
-    async ({ selectors, count, intervalMs, width, height }) => {
-      const canvas = document.createElement('canvas');
-      canvas.width = width;
-      canvas.height = height;
-      const ctx = canvas.getContext('2d', { willReadFrequently: true });
-      if (!ctx) throw new Error('no 2d context');
-      const out: string[][] = selectors.map(() => []);
-      const times: number[] = [];
+    async ({ selectors, count, intervalMs, maxSide }) => {
       const toBase64 = (bytes: Uint8ClampedArray): string => {
         let s = '';
         for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
         return btoa(s);
       };
+      const grabs = selectors.map(() => [] as { w: number; h: number; b64: string }[]);
+      const canvas = document.createElement('canvas');
+      const ctx = canvas.getContext('2d', { willReadFrequently: true });
+      if (!ctx) throw new Error('no 2d context');
       for (let n = 0; n < count; n++) {
         const t = performance.now();
-        times.push(t);
         selectors.forEach((sel, i) => {
-          const v = document.querySelector(sel) as HTMLVideoElement;
-          ctx.drawImage(v, 0, 0, width, height);
-          out[i]?.push(toBase64(ctx.getImageData(0, 0, width, height).data));
+          const v = document.querySelector<HTMLVideoElement>(sel);
+          if (!v || !v.videoWidth) throw new Error(`${sel} has no video`);
+          const k = Math.min(1, maxSide / Math.max(v.videoWidth, v.videoHeight));
+          const w = Math.round(v.videoWidth * k);
+          const h = Math.round(v.videoHeight * k);
+          canvas.width = w;
+          canvas.height = h;
+          ctx.drawImage(v, 0, 0, w, h);
+          grabs[i]?.push({ w, h, b64: toBase64(ctx.getImageData(0, 0, w, h).data) });
         });
         await new Promise((r) => setTimeout(r, Math.max(0, t + intervalMs - performance.now())));
       }
-      return { out, times };
+      return grabs;
     },
     { selectors, ...opts },
   );
-  const frames = res.out.map((list) =>
-    list.map((b64): RawFrame => ({ width: opts.width, height: opts.height, format: 'rgba', data: new Uint8Array(Buffer.from(b64, 'base64')) })),
-  );
-  return { frames, times: res.times };
+  return res.map((list) => list.map((g): RawFrame => ({ width: g.w, height: g.h, format: 'rgba', data: new Uint8Array(Buffer.from(g.b64, 'base64')) })));
 }
 
 /** Mean absolute difference of two RGBA frames over RGB, 0..255. */

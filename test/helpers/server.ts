@@ -8,8 +8,11 @@ export async function startServer(overrides: Parameters<typeof loadConfig>[0] = 
   // Each server in a test process gets its own RTC port range so parallel files never collide.
   const rtcMinPort = portBase;
   portBase += 100;
-  const config = loadConfig({ port: 0, host: '127.0.0.1', workers: 1, rtcMinPort, rtcMaxPort: rtcMinPort + 99, ...overrides }, {});
-  return ReenactServer.create(config);
+  const config = loadConfig({ port: 0, host: '127.0.0.1', workers: 1, rtcMinPort, rtcMaxPort: rtcMinPort + 99, stage: 'passthrough', ...overrides }, {});
+  const server = await ReenactServer.create(config);
+  // Sessions should meet a loaded pipeline, as they would on a server that has been up a while.
+  await waitFor(() => server.supervisor.warm, 120_000, 'the reenactor pipeline to warm up');
+  return server;
 }
 
 export function fixture(rel: string): string {

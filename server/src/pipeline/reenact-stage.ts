@@ -63,7 +63,9 @@ export class ReenactStage implements Stage {
 
   async process(frame: I420, meta: FrameMeta): Promise<StageResult> {
     const now = performance.now();
-    if (now - meta.arrivalMs > this.#opts.budgetMs) return { dropped: 'stale' };
+    // The slot holds only the newest frame, so a wait of about one processing time is normal;
+    // a frame that has waited twice the budget (the stage stalled) is not worth rendering.
+    if (now - meta.arrivalMs > 2 * this.#opts.budgetMs) return { dropped: 'stale' };
     if (this.#degrade.level >= 2 && meta.seq % 2 === 1) return { dropped: 'skipped' };
     const elapsed = now - this.#startedAt;
     const hooks = this.#opts.testHooks;

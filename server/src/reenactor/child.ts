@@ -51,10 +51,19 @@ async function prewarm(targetPath: string, size: number, alsoEnroll: string[]): 
     await runner.run(REENACT_HANDLER, { op: 'open', sessionId: '__prewarm', targetPath, size });
     await runner.run(REENACT_HANDLER, { op: 'close', sessionId: '__prewarm' });
     log.info('pipeline prewarmed', { ms: Math.round(performance.now() - t0) });
-    // The rest of the gallery, one at a time, only while no session is running (each enroll holds the worker).
-    for (const path of alsoEnroll) {
-      if (sessions.size > 0 || starting.size > 0) break;
-      await runner.run(REENACT_HANDLER, { op: 'enroll', targetPath: path, size });
+    send({ type: 'prewarmed', ms: performance.now() - t0 });
+    // The rest of the gallery goes to the on-disk enrollment cache from a separate, short-lived
+    // worker, so live sessions never queue behind an enrollment; a later switch then loads from cache.
+    const enroller = await InferenceRunner.create({
+      name: 'enroller',
+      handlers: [reenactHandlerSpec({ threads: 1, cacheDir: targetCacheDir })],
+      initTimeoutMs: 60_000,
+      logger: log,
+    });
+    try {
+      for (const path of alsoEnroll) await enroller.run(REENACT_HANDLER, { op: 'enroll', targetPath: path, size });
+    } finally {
+      await enroller.close();
     }
     log.info('gallery enrolled', { ms: Math.round(performance.now() - t0) });
   } catch (err) {

@@ -49,6 +49,8 @@ export type ChildMessage =
   | { type: 'ready'; pid: number }
   | { type: 'sessionState'; sessionId: string; state: SessionState; message?: string }
   | { type: 'controlResult'; requestId: number; error?: string }
+  /** The pipeline is loaded and the default target enrolled. */
+  | { type: 'prewarmed'; ms: number }
   | {
       type: 'heartbeat';
       /** Event-loop delay p99 over the interval, ms. */

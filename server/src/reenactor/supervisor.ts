@@ -79,6 +79,7 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
   readonly #sessions = new Map<string, SessionEntry>();
   readonly #watchdog: NodeJS.Timeout;
   #controlSeq = 0;
+  #warm = false;
   #closed = false;
 
   constructor(deps: SupervisorDeps) {
@@ -87,6 +88,11 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
     this.#log = deps.log.child('supervisor');
     this.#watchdog = setInterval(() => this.#checkHeartbeats(), 1000);
     this.#watchdog.unref();
+  }
+
+  /** True once a reenactor has its pipeline loaded (always true for the passthrough stage). */
+  get warm(): boolean {
+    return this.#warm || this.#deps.config.stage !== 'reenact';
   }
 
   get sessionCount(): number {
@@ -265,6 +271,10 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
         this.#setState(entry, msg.state, msg.state === 'failed' ? ErrorCodes.INTERNAL : undefined, msg.message);
         break;
       }
+      case 'prewarmed':
+        this.#warm = true;
+        this.#log.info('reenactor pipeline warm', { ms: Math.round(msg.ms) });
+        break;
       case 'controlResult': {
         const p = child.pendingControls.get(msg.requestId);
         if (!p) return;
