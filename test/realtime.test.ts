@@ -100,14 +100,19 @@ test('the live output mouth follows the actor (d9): correlation ≥ 0.8 after al
     await outputTracker.close();
   }
   const corr = pearson(drv, out);
+  // For diagnosis only: correlation with the output shifted by k frames (k > 0: output lags).
+  const lagged: Record<string, number> = {};
+  for (let k = -2; k <= 3; k++) lagged[k] = pearson(drv.slice(0, drv.length - Math.max(k, 0)).slice(Math.max(-k, 0)), out.slice(Math.max(k, 0)).slice(0, out.length - Math.max(-k, 0) - Math.max(k, 0)));
   const report = {
     pairs: drv.length,
     mouthCorrelation: corr,
+    laggedCorrelation: lagged,
+    series: { driver: drv.map((v) => +v.toFixed(4)), output: out.map((v) => +v.toFixed(4)) },
     firstSynthesizedFrameMs: firstFrameMs,
     glassToGlassMs: { p50: percentile(lat, 50), p95: percentile(lat, 95) },
     outputFrames: viewer.received.length,
   };
-  console.log('live reenactment', JSON.stringify(report));
+  console.log('live reenactment', JSON.stringify({ ...report, series: undefined }));
   await writeFile(new URL('./artifacts/live-reenact.json', import.meta.url), JSON.stringify(report, null, 2));
   assert.ok(drv.length >= 60, `only ${drv.length} output frames could be compared`);
   assert.ok(corr >= 0.8, `mouth-opening correlation ${corr.toFixed(3)} < 0.8`);
