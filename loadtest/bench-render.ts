@@ -59,7 +59,10 @@ async function renderAll(job: Job): Promise<RunStats> {
 
 function inWorker(job: Job): Promise<RunStats> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(new URL(import.meta.url), { workerData: job });
+    // Workers do not inherit tsx's loader hooks: register them in the worker, then import this file.
+    const api = import.meta.resolve('tsx/esm/api');
+    const code = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(import.meta.url)}); });`;
+    const w = new Worker(code, { eval: true, workerData: job, execArgv: [] });
     w.once('message', (m: RunStats) => resolve(m));
     w.once('error', reject);
     w.once('exit', (code) => (code === 0 ? undefined : reject(new Error(`bench worker exited with ${code}`))));

@@ -45,7 +45,9 @@ function collectStats(viewer: StampViewer): SessionStatsData[] {
 
 test('the live output mouth follows the actor (d9): correlation ≥ 0.8 after aligning by frame stamp', { timeout: 150_000 }, async () => {
   const srv = await server();
-  const clip = await d9();
+  // d9's speech is in its first ~7 s; after that the lips barely part (about a pixel at 256²,
+  // below what the tracker resolves on the output: see docs/rendering.md). Loop that part.
+  const clip = await decodeClip(fixture('driving/d9.mp4'), 640, 480, 15, 100);
   const t0 = performance.now();
   const actor = await FootageActor.start({ url: srv.url, token: srv.tokens.sign('follow', 'actor'), clip, durationMs: 14_000 });
   const viewer = await StampViewer.start({ url: srv.url, token: srv.tokens.sign('follow', 'viewer'), keepFrames: 400 });

@@ -70,8 +70,6 @@ export class PyramidBlender {
     for (let l = top - 1; l >= 0; l--) {
       const lw = ws[l]!, lh = hs[l]!, cw = ws[l + 1]!, ch = hs[l + 1]!;
       const A = this.#a[l]!, B = this.#b[l]!, M = this.#m[l]!;
-      // Reuse the coarse A/B buffers as scratch for their upsampled versions.
-      const upA = this.#a[l + 1]!, upB = this.#b[l + 1]!;
       const coarseR = Float32Array.from(r.subarray(0, cw * ch * 3));
       // Laplacian of A and B at this level: X - up(down(X)); blended band + up(result).
       const upR = new Float32Array(lw * lh * 3);
@@ -82,8 +80,6 @@ export class PyramidBlender {
       const uA = new Float32Array(lw * lh * 3), uB = new Float32Array(lw * lh * 3);
       up(dA, cw, ch, uA, lw, lh);
       up(dB, cw, ch, uB, lw, lh);
-      void upA;
-      void upB;
       const n = lw * lh;
       for (let i = 0; i < n; i++) {
         const m = M[i]!;

@@ -51,7 +51,8 @@ export class ContourFrame {
       this.#resample(points, lower, this.lower, false);
     }
     let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
-    for (const i of [...upper, ...lower]) {
+    for (let k = 0; k < upper.length + lower.length; k++) {
+      const i = k < upper.length ? upper[k]! : lower[k - upper.length]!;
       x0 = Math.min(x0, points[i * 3]!); x1 = Math.max(x1, points[i * 3]!);
       y0 = Math.min(y0, points[i * 3 + 1]!); y1 = Math.max(y1, points[i * 3 + 1]!);
     }

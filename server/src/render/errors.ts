@@ -10,8 +10,6 @@ export type RenderErrorCode =
   | 'E_RENDER_BAD_ARG'
   /** render() before enroll(). */
   | 'E_RENDER_NOT_ENROLLED'
-  /** The on-disk enrollment cache is unreadable or from another version; it is rebuilt. */
-  | 'E_RENDER_CACHE'
   /** A learned renderer's model file is missing or has the wrong inputs. */
   | 'E_RENDER_MODEL';
 

@@ -5,10 +5,11 @@
  * docs/rendering.md.
  */
 import type { FaceTrack } from '../../../shared/tracking.ts';
-import { decodeImage, writeImage } from '../media/video-io.ts';
+import { decodeImage, probeMedia, readFrames, writeImage, type RawFrame } from '../media/video-io.ts';
+import { GeometricRenderer } from './renderer.ts';
 import { cropResize, type CropRect } from './image-ops.ts';
 import { reenactVideo, type ReenactOptions } from './offline.ts';
-import type { FaceTrackerPort } from './target.ts';
+import type { EnrolledTarget, FaceTrackerPort } from './target.ts';
 import { eyeOpenness, interOcular } from './face-measure.ts';
 import { EYES, LIPS_LOWER_INNER, LIPS_UPPER_INNER } from './topology.ts';
 
@@ -220,4 +221,65 @@ export async function measureSelfReenactment(opts: Omit<ReenactOptions, 'target'
     },
   });
   return { frames: n, psnr: sp / n, ssim: ss / n, staticPsnr: bp / n, staticSsim: bs / n, psnrSeries: ps, staticPsnrSeries: qs };
+}
+
+/**
+ * Tracks every `stride`-th frame of a clip (up to maxFrames kept); returns the
+ * tracks, the kept frames whose track index is in `keep`, and the kept fps.
+ */
+export async function trackClip(
+  path: string, tracker: FaceTrackerPort, stride = 1, maxFrames = Infinity, keep: ReadonlySet<number> = new Set(),
+): Promise<{ tracks: FaceTrack[]; frames: Map<number, RawFrame>; fps: number }> {
+  const info = await probeMedia(path);
+  const tracks: FaceTrack[] = [];
+  const frames = new Map<number, RawFrame>();
+  tracker.reset();
+  let n = 0;
+  for await (const f of readFrames(path, { format: 'rgba' })) {
+    if (n % stride === 0 && tracks.length < maxFrames) {
+      if (keep.has(tracks.length)) frames.set(tracks.length, f);
+      tracks.push(await tracker.track(f, (n * 1000) / info.fps));
+    }
+    n++;
+  }
+  return { tracks, frames, fps: info.fps / stride };
+}
+
+/**
+ * Fidelity from pre-tracked driving frames: render each track onto the
+ * target, track the output with `outputTracker`, correlate.
+ */
+export async function fidelityFromTracks(
+  tracks: readonly FaceTrack[],
+  target: EnrolledTarget,
+  outputTracker: FaceTrackerPort,
+  onFrame?: (index: number, output: Uint8Array, rendered: FaceTrack) => void,
+): Promise<FidelityResult> {
+  const renderer = await GeometricRenderer.create({ size: target.size });
+  const md: number[] = [], mo: number[] = [], ed: number[] = [], eo: number[] = [];
+  const times: number[] = [];
+  let found = 0;
+  try {
+    await renderer.enroll(target);
+    const out = new Uint8Array(target.size * target.size * 4);
+    outputTracker.reset();
+    for (const [i, track] of tracks.entries()) {
+      const info = renderer.renderSync(track, out, track.timeMs);
+      times.push(info.ms);
+      const rendered = await outputTracker.track({ width: target.size, height: target.size, format: 'rgba', data: out }, track.timeMs);
+      if (rendered.landmarks) found++;
+      md.push(mouthOf(track));
+      mo.push(mouthOf(rendered));
+      ed.push(eyeOf(track));
+      eo.push(eyeOf(rendered));
+      onFrame?.(i, out, rendered);
+    }
+  } finally {
+    renderer.close();
+  }
+  times.sort((a, b) => a - b);
+  return {
+    frames: tracks.length, faceFound: found / Math.max(tracks.length, 1), mouthCorr: pearson(md, mo), eyeCorr: pearson(ed, eo),
+    mouthDriving: md, mouthOutput: mo, eyeDriving: ed, eyeOutput: eo, renderMsP50: times[times.length >> 1] ?? 0,
+  };
 }

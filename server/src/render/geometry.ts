@@ -126,7 +126,7 @@ export function fitSimilarity(a: ArrayLike<number>, b: ArrayLike<number>, indice
   R[3] = 2 * (x * y + w * z); R[4] = w * w - x * x + y * y - z * z; R[5] = 2 * (y * z - w * x);
   R[6] = 2 * (x * z - w * y); R[7] = 2 * (y * z + w * x); R[8] = w * w - x * x - y * y + z * z;
   // scale = Σ b·(R a) / Σ |a|², the trace of R·M.
-  const tr = R[0]! * sxx + R[1]! * syx + R[2]! * szx + R[3]! * sxy + R[4]! * syy + R[5]! * szy + R[6]! * sxz + R[7]! * syz + R[8]! * szz;
+  const tr = R[0] * sxx + R[1] * syx + R[2] * szx + R[3] * sxy + R[4] * syy + R[5] * szy + R[6] * sxz + R[7] * syz + R[8] * szz;
   out.scale = aa > 0 ? tr / aa : 1;
   return out;
 }

@@ -42,15 +42,40 @@ export function measureMouth(img: RgbaImage, points: ArrayLike<number>, eyes: re
   const lip = [0, 0, 0];
   for (const p of px) for (let c = 0; c < 3; c++) lip[c]! += p[c]! / Math.max(px.length, 1);
   if (px.length === 0) lip.splice(0, 3, 160, 90, 90);
-  const white = [0, 0, 0];
-  for (const e of eyes) for (let c = 0; c < 3; c++) white[c]! += e.sclera[c]! / eyes.length;
-  // Teeth: the photo's white, a touch warmer and never brighter than 235 in luma terms.
-  const wl = 0.299 * white[0]! + 0.587 * white[1]! + 0.114 * white[2]!;
-  const k = Math.min(1, 225 / Math.max(wl, 1)) * 0.95;
-  const teeth = [white[0]! * k, white[1]! * k * 0.97, white[2]! * k * 0.9];
+  // Teeth: near-white in the photo's own terms — the cheeks' and forehead's colour, mostly
+  // desaturated, a touch warm, a little brighter than that skin (luma capped at 225). Sclera is
+  // unreliable for this (shadowed or painted dark in many portraits).
+  const skin = skinColour(img, points);
+  const Y = (c: number[]) => 0.299 * c[0]! + 0.587 * c[1]! + 0.114 * c[2]!;
+  const ys = Math.max(Y(skin), 1);
+  const grey = skin.map((c) => c + (ys - c) * 0.7);
+  const k = Math.min(225, Math.max(ys * 1.15, 90)) / ys;
+  const teeth = [grey[0]! * k, grey[1]! * k * 0.98, grey[2]! * k * 0.92].map((v) => Math.min(250, v));
+  void eyes;
   const cavity = lip.map((c) => c * 0.2);
   const tongue = lip.map((c, i) => c * (i === 0 ? 0.75 : 0.55));
   return { lip: Float32Array.from(lip), teeth: Float32Array.from(teeth), cavity: Float32Array.from(cavity), tongue: Float32Array.from(tongue) };
+}
+
+/** Mean colour of small patches on both cheeks and the forehead (the brightest half of their pixels). */
+function skinColour(img: RgbaImage, points: ArrayLike<number>): number[] {
+  const px: number[][] = [];
+  const iod = Math.hypot(points[33 * 3]! - points[263 * 3]!, points[33 * 3 + 1]! - points[263 * 3 + 1]!);
+  const r = Math.max(1, Math.round(iod * 0.08));
+  for (const id of [50, 280, 151]) {
+    const cx = Math.round(points[id * 3]!), cy = Math.round(points[id * 3 + 1]!);
+    for (let y = cy - r; y <= cy + r; y++) {
+      for (let x = cx - r; x <= cx + r; x++) {
+        if (x < 0 || y < 0 || x >= img.width || y >= img.height) continue;
+        const o = (y * img.width + x) * 4;
+        px.push([img.data[o]!, img.data[o + 1]!, img.data[o + 2]!]);
+      }
+    }
+  }
+  if (px.length === 0) return [200, 170, 150];
+  px.sort((a, b) => a[0]! + a[1]! + a[2]! - (b[0]! + b[1]! + b[2]!));
+  const top = px.slice(px.length >> 1);
+  return [0, 1, 2].map((c) => top.reduce((s, p) => s + p[c]!, 0) / top.length);
 }
 
 const INCISORS = [0.5, 0.4, 0.6, 0.31, 0.69, 0.23, 0.77];
@@ -97,7 +122,7 @@ export function paintMouth(out: RgbaImage, f: ContourFrame, strength: number, ap
         let shade = (0.8 + 0.2 * smoothstep(0, th * 0.6, dv)) * (1 - 0.45 * lateral * lateral);
         for (const c of INCISORS) {
           const d = Math.abs(s - c) * W;
-          if (d < sep * 2) shade *= 1 - 0.3 * (1 - smoothstep(0, sep * 2, d));
+          if (d < sep * 1.5) shade *= 1 - 0.15 * (1 - smoothstep(0, sep * 1.5, d));
         }
         r += (app.teeth[0]! * shade - r) * teethA;
         g += (app.teeth[1]! * shade - g) * teethA;

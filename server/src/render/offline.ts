@@ -19,7 +19,8 @@ export interface ReenactOptions {
   target: string;
   /** Output video path (.mp4 / .y4m); omit to only call onFrame. */
   out?: string;
-  size: 256 | 512 | number;
+  /** Output side, 256 or 512 from the CLI (any 64..2048 works). */
+  size: number;
   sideBySide?: boolean;
   /** Stop after this many driving frames. */
   maxFrames?: number;

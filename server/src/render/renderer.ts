@@ -259,7 +259,7 @@ export class GeometricRenderer implements Renderer {
     mf.set(d.points, LIPS_UPPER_INNER, LIPS_LOWER_INNER);
     const gap = maxGap(mf);
     const iod = sc.geo.iod;
-    const fill = smoothstep(sc.srcMouthGap * 1.05 + 0.004 * iod, sc.srcMouthGap * 1.2 + 0.035 * iod, gap);
+    const fill = smoothstep(sc.srcMouthGap + 0.002 * iod, sc.srcMouthGap * 1.1 + 0.02 * iod, gap);
     if (fill > 0.01) {
       if (!(sc.library && this.#paintFromLibrary(sc, d.points, d.exprPoints, fill))) paintMouth(img, mf, fill, sc.mouth);
     }

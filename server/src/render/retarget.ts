@@ -67,7 +67,7 @@ export const DEFAULT_RETARGET: Readonly<RetargetParams> = Object.freeze({
   maxRollDeg: 25,
   maxShiftIod: 0.6,
   maxScaleChange: 0.15,
-  blinkClosedRatio: 0.5,
+  blinkClosedRatio: 0.55,
   blinkOpenRatio: 0.97,
   maxEyeWiden: 1.35,
   holdMs: 500,
@@ -401,7 +401,7 @@ export class Retargeter {
       }
       bx /= eye.upper2.length;
       by /= eye.upper2.length;
-      const lift = (out.eyeWiden[e]! - 1) * t.eyeGap[e]!;
+      const lift = (out.eyeWiden[e] - 1) * t.eyeGap[e]!;
       const upx = Math.sin(t.roll), upy = -Math.cos(t.roll);
       eye.upper.forEach((i, k) => {
         const w = lift * Math.sin((Math.PI * k) / (eye.upper.length - 1));
@@ -412,10 +412,7 @@ export class Retargeter {
         pts[i * 3] = t.points[i * 3]! + bx * 0.8 + lift * 0.5 * upx;
         pts[i * 3 + 1] = t.points[i * 3 + 1]! + by * 0.8 + lift * 0.5 * upy;
       }
-      for (const i of eye.lower) {
-        pts[i * 3] = t.points[i * 3]! + (pts[i * 3]! - t.points[i * 3]!) * 0.5;
-        pts[i * 3 + 1] = t.points[i * 3 + 1]! + (pts[i * 3 + 1]! - t.points[i * 3 + 1]!) * 0.5;
-      }
+      // The lower lid keeps its own transferred motion (it rises in a smile's squint).
       const scale = t.eyeWidth[e]!;
       out.gaze[e * 2] = clamp(eyes[2 + e * 2]!, -0.12, 0.12) * scale;
       out.gaze[e * 2 + 1] = clamp(eyes[3 + e * 2]!, -0.06, 0.06) * scale;
@@ -425,12 +422,12 @@ export class Retargeter {
 
 /**
  * Lid closure from the actor's openness ratio (now / neutral): one to one for
- * squints (a lid at 80% of its neutral gap covers 20% of the target's eye),
- * then steeper so that `closed` — where the 468-point model tops out in a
- * full blink — shuts the target's eye completely.
+ * slight squints (a lid at 90% of its neutral gap covers 10% of the target's
+ * eye), then steeper so that `closed` — where the 468-point model, after the
+ * tracker's smoothing, tops out in a full blink — shuts the eye completely.
  */
 export function lidClosure(ratio: number, open: number, closed: number): number {
-  const knee = 0.75;
+  const knee = Math.max(closed + 0.05, 0.85);
   if (ratio >= open) return 0;
   if (ratio >= knee) return (open - ratio) / open;
   const atKnee = (open - knee) / open;

@@ -328,8 +328,10 @@ async function saveCached(dir: string, key: string, t: EnrolledTarget): Promise<
   for (const [name, b] of blobs) file.set(b, headLen + sections[name]![0]);
   await mkdir(dir, { recursive: true });
   const path = join(dir, `${key}.bin`);
-  await writeFile(`${path}.tmp`, file);
-  await rename(`${path}.tmp`, path);
+  // A unique temporary name: several processes may enroll the same target at once.
+  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  await writeFile(tmp, file);
+  await rename(tmp, path);
 }
 
 /** Reads a cached enrollment; null when absent, stale or unreadable (it is then rebuilt). */
