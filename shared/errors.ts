@@ -43,6 +43,7 @@ export class CodedError extends Error {
 
 /** Thrown when an object is used after close(). */
 export class InvalidStateError extends Error {
+  readonly code = 'E_INVALID_STATE';
   constructor(message: string) {
     super(message);
     this.name = 'InvalidStateError';

@@ -24,14 +24,8 @@ export class InferenceError extends Error {
   }
 }
 
-/** Use after close(). */
-export class InvalidStateError extends Error {
-  readonly code = 'E_INVALID_STATE';
-  constructor(message: string) {
-    super(message);
-    this.name = 'InvalidStateError';
-  }
-}
+/** Use after close(): one class for the whole project, from the shared catalogue. */
+export { InvalidStateError } from '../../../shared/errors.ts';
 
 export interface SerializedError {
   name: string;
