@@ -1,10 +1,21 @@
-/** Bundles the browser client with esbuild into client/dist/. */
+/**
+ * Bundles the browser client with esbuild into client/dist/, and assembles
+ * the face overlay's model bundle and runtime into client/dist/face/. The
+ * face overlay's code is a separate chunk, loaded only when switched on.
+ */
+import { rm } from 'node:fs/promises';
 import { build } from 'esbuild';
+import { buildFaceAssets } from './tools/face-task.ts';
+
+// Chunk names carry content hashes: drop the previous build's.
+await rm('client/dist/chunks', { recursive: true, force: true });
 
 await build({
   entryPoints: { actor: 'client/src/actor.ts', viewer: 'client/src/viewer.ts' },
   outdir: 'client/dist',
   bundle: true,
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
   format: 'esm',
   platform: 'browser',
   target: ['chrome110', 'firefox115', 'safari16'],
@@ -12,4 +23,10 @@ await build({
   minify: true,
   logLevel: 'warning',
 });
-console.log('client bundled into client/dist/');
+try {
+  await buildFaceAssets('client/dist');
+} catch (err) {
+  // The overlay is optional: the pages work without it and say so when it is switched on.
+  process.stderr.write(`face overlay assets not built: ${err instanceof Error ? err.message : String(err)}\n`);
+}
+process.stdout.write('client bundled into client/dist/\n');

@@ -1,31 +1,235 @@
-/** Actor page: publishes the webcam (VP8) and shows the synthesized output. */
-import { RoomClient, fetchToken, watchSynthesized } from './room-client.ts';
+/**
+ * Actor page (/?room=<id>): opens the camera, publishes it (VP8), shows the
+ * synthesized output with live stats, and lets the actor pick or upload a
+ * target face. Connection loss, a busy server and camera problems each have
+ * their own state (banner.ts); the page reconnects by itself (live-room.ts).
+ *
+ * URL options: room=<id> (default demo), lowLatency=0 (keep the browser's
+ * default jitter buffer), overlay=1 (start with the face overlay on),
+ * debug=1 (window.reenactDebug for tests and the console).
+ */
+import type { types as msc } from 'mediasoup-client';
+import type { Notification } from '../../shared/protocol.ts';
+import { bannerFor, type PageFacts } from './banner.ts';
+import { CameraError, listCameras, openCamera } from './camera.ts';
+import { LiveRoom } from './live-room.ts';
+import { describeCode, toCoded } from './messages.ts';
+import type { RoomClient } from './room-client.ts';
+import { MediaStatsSampler, StatsPanel } from './stats.ts';
+import { SynthWatcher } from './synth.ts';
+import { TargetGallery } from './targets.ts';
+import { $, roomFromQuery, setBanner } from './ui.ts';
 
-const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
-const status = (t: string): void => {
-  $('status').textContent = t;
-};
+const params = new URLSearchParams(location.search);
+const room = roomFromQuery(params);
+const lowLatency = params.get('lowLatency') !== '0';
 
-async function main(): Promise<void> {
-  const params = new URLSearchParams(location.search);
-  const room = params.get('room') ?? 'demo';
-  $('room').textContent = room;
-  $<HTMLAnchorElement>('viewer-link').href = `/view/${encodeURIComponent(room)}`;
-  status('asking for the camera');
-  let stream: MediaStream;
-  try {
-    stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480, frameRate: 30 }, audio: false });
-  } catch (err) {
-    status(`no camera: ${(err as Error).message}`);
-    return;
-  }
-  $<HTMLVideoElement>('local').srcObject = stream;
-  status('connecting');
-  const client = await RoomClient.connect(await fetchToken(room, 'actor'));
-  const track = stream.getVideoTracks()[0];
-  if (!track) throw new Error('camera gave no video track');
-  await client.publish(track, 'camera');
-  await watchSynthesized(client, $<HTMLVideoElement>('output'), status);
+const local = $<HTMLVideoElement>('local');
+const output = $<HTMLVideoElement>('output');
+const facts: PageFacts = { camera: 'opening', live: { state: 'connecting', attempt: 1 }, synth: 'waiting' };
+let stream: MediaStream | undefined;
+let producer: msc.Producer | undefined;
+let synth: SynthWatcher | undefined;
+let live: LiveRoom | undefined;
+
+const stats = new StatsPanel($('stats'), [
+  ['fpsIn', 'fps in (server)'],
+  ['fpsOut', 'fps out (server)'],
+  ['sendFps', 'camera fps sent'],
+  ['recvFps', 'output fps received'],
+  ['g2g', 'glass-to-glass'],
+  ['server', 'server p50 / p95'],
+  ['network', 'round trip up / down'],
+  ['jitter', 'jitter buffer'],
+  ['degrade', 'quality'],
+  ['drops', 'drops (1 s)'],
+]);
+const gallery = new TargetGallery(
+  { gallery: $('gallery'), dropzone: $('dropzone'), input: $<HTMLInputElement>('upload'), note: $('targets-note') },
+  () => live?.client,
+);
+
+function render(): void {
+  const b = bannerFor(facts);
+  setBanner(b, () => {
+    if (b.action === 'retry-camera') void startCamera();
+    else if (b.action === 'retry-now') live?.retryNow();
+    else location.reload();
+  });
 }
 
-main().catch((err: unknown) => status(`error: ${err instanceof Error ? err.message : String(err)}`));
+function controlsNote(text: string, code?: string): void {
+  const note = $('controls-note');
+  note.textContent = text;
+  if (code) note.dataset['code'] = code;
+  else delete note.dataset['code'];
+}
+
+function onNotification(n: Notification): void {
+  switch (n.method) {
+    case 'sessionStatus':
+      facts.session = n.data;
+      break;
+    case 'sessionStats':
+      facts.stats = n.data;
+      stats.setServer(n.data);
+      if (n.data.targetId && n.data.targetId !== gallery.current) gallery.setCurrent(n.data.targetId);
+      break;
+    case 'targetChanged':
+      gallery.setCurrent(n.data.targetId);
+      break;
+    case 'degradeChanged':
+      controlsNote(n.data.level > 0 ? `Quality reduced to keep up (${n.data.reason}).` : 'Full quality restored.');
+      break;
+    case 'newProducer':
+    case 'producerClosed':
+    case 'peerLeft':
+    case 'roomClosed':
+      break;
+    default: {
+      const never: never = n;
+      void never;
+    }
+  }
+  render();
+}
+
+/** Runs on every fresh connection: publish the camera, watch the output, load the targets. */
+async function setup(client: RoomClient): Promise<void> {
+  const track = stream?.getVideoTracks()[0];
+  if (!track) throw new CameraError('not-found', 'no camera track');
+  client.onNotification(onNotification);
+  synth?.close();
+  facts.session = undefined;
+  facts.stats = undefined;
+  facts.synth = 'waiting';
+  synth = await SynthWatcher.start(client, { video: output, lowLatency });
+  synth.on('state', (s) => {
+    facts.synth = s;
+    render();
+  });
+  facts.synth = synth.state;
+  producer = await client.publish(track, 'camera');
+  $<HTMLInputElement>('sbs').checked = false;
+}
+
+async function startCamera(deviceId?: string): Promise<void> {
+  facts.camera = 'opening';
+  render();
+  let next: MediaStream;
+  try {
+    next = await openCamera(deviceId);
+  } catch (err) {
+    facts.camera = err instanceof CameraError ? err.problem : 'other';
+    facts.cameraDetail = err instanceof Error ? err.message : String(err);
+    render();
+    return;
+  }
+  const track = next.getVideoTracks()[0];
+  track?.addEventListener('ended', () => {
+    if (stream !== next) return;
+    facts.camera = 'ended';
+    render();
+  });
+  const old = stream;
+  stream = next;
+  local.srcObject = next;
+  facts.camera = 'ok';
+  if (producer && !producer.closed && track) await producer.replaceTrack({ track }).catch(() => undefined);
+  old?.getTracks().forEach((t) => t.stop());
+  await fillCameraPicker(track?.getSettings().deviceId);
+  if (!live) startLive();
+  render();
+}
+
+async function fillCameraPicker(current: string | undefined): Promise<void> {
+  const select = $<HTMLSelectElement>('camera');
+  const cams = await listCameras().catch(() => []);
+  select.replaceChildren(
+    ...cams.map((c, i) => {
+      const o = document.createElement('option');
+      o.value = c.deviceId;
+      o.textContent = c.label || `camera ${i + 1}`;
+      o.selected = c.deviceId === current;
+      return o;
+    }),
+  );
+}
+
+function startLive(): void {
+  live = LiveRoom.start({ room, role: 'actor', setup });
+  live.on('state', (s) => {
+    facts.live = s;
+    if (s.state !== 'live') producer = undefined;
+    render();
+  });
+  live.on('client', () => void gallery.refresh());
+}
+
+async function request(what: 'resetNeutral' | 'sideBySide', value?: boolean): Promise<void> {
+  const client = live?.client;
+  try {
+    if (!client) throw new Error('not connected');
+    if (what === 'resetNeutral') await client.signal.request('resetNeutral', {});
+    else await client.signal.request('setOptions', { sideBySide: value ?? false });
+    controlsNote(what === 'resetNeutral' ? 'Neutral pose reset.' : '');
+    document.body.dataset['lastControl'] = `${what}:ok`;
+  } catch (err) {
+    const { code, message } = toCoded(err);
+    if (what === 'sideBySide') $<HTMLInputElement>('sbs').checked = !value;
+    controlsNote(`${code}: ${describeCode(code)} (${message})`, code);
+    document.body.dataset['lastControl'] = `${what}:${code}`;
+  }
+}
+
+function wireControls(): void {
+  const stage = $('stage');
+  $<HTMLInputElement>('pip').addEventListener('change', (e) => {
+    const on = (e.target as HTMLInputElement).checked;
+    stage.classList.toggle('pip', on);
+    stage.classList.toggle('split', !on);
+  });
+  $<HTMLInputElement>('sbs').addEventListener('change', (e) => void request('sideBySide', (e.target as HTMLInputElement).checked));
+  $('reset').addEventListener('click', () => void request('resetNeutral'));
+  $('popout').addEventListener('click', () => {
+    if (document.pictureInPictureElement) void document.exitPictureInPicture();
+    else output.requestPictureInPicture().catch((err: unknown) => controlsNote(`Pop-out unavailable: ${err instanceof Error ? err.message : String(err)}`));
+  });
+  $<HTMLSelectElement>('camera').addEventListener('change', (e) => void startCamera((e.target as HTMLSelectElement).value));
+  const overlayBox = $<HTMLInputElement>('face-overlay');
+  overlayBox.addEventListener('change', () => void toggleOverlay(overlayBox.checked));
+  if (params.get('overlay') === '1') {
+    overlayBox.checked = true;
+    void toggleOverlay(true);
+  }
+}
+
+let overlay: import('./overlay.ts').FaceOverlay | undefined;
+// ?debug=1 exposes the page's parts to tests and the console.
+if (params.get('debug') === '1') Object.assign(window, { reenactDebug: { overlay: () => overlay, live: () => live } });
+async function toggleOverlay(on: boolean): Promise<void> {
+  overlay?.close();
+  overlay = undefined;
+  if (!on) return;
+  try {
+    const { FaceOverlay } = await import('./overlay.ts');
+    overlay = await FaceOverlay.start(local, $<HTMLCanvasElement>('overlay'));
+    controlsNote('');
+  } catch (err) {
+    $<HTMLInputElement>('face-overlay').checked = false;
+    controlsNote(`Face overlay unavailable: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+const sampler = new MediaStatsSampler();
+setInterval(() => {
+  void sampler.sample(producer, synth?.consumer).then((m) => stats.render(m));
+  render();
+}, 1000);
+
+$('room').textContent = room;
+$<HTMLAnchorElement>('viewer-link').href = `/view/${encodeURIComponent(room)}`;
+$<HTMLAnchorElement>('obs-link').href = `/obs/${encodeURIComponent(room)}`;
+wireControls();
+window.addEventListener('pagehide', () => live?.close());
+void startCamera();

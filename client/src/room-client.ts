@@ -2,44 +2,84 @@
  * Browser side of the signalling protocol: joins a room with a token,
  * publishes the camera (VP8) and consumes producers. The same protocol and
  * types as the Node peers (shared/).
+ *
+ * One RoomClient is one connection: it does not reconnect. When the socket
+ * drops, a transport fails or the room closes, `lost` resolves with the
+ * reason and the owner (LiveRoom) builds a fresh client.
  */
 import { io } from 'socket.io-client';
 import { Device } from 'mediasoup-client';
 import type { types as msc } from 'mediasoup-client';
 import { SignalClient, type ClientSocket } from '../../shared/signal-client.ts';
+import { CodedError, ErrorCodes, InvalidStateError } from '../../shared/errors.ts';
 import { SIGNALLING_PATH, type Notification, type ProducerLabel, type ResponseData, type Role } from '../../shared/protocol.ts';
+import { httpError } from './messages.ts';
 
+/** Fetches a room token from the embedded token endpoint; failures reject with CodedError. */
 export async function fetchToken(room: string, role: Exclude<Role, 'reenactor'>): Promise<string> {
-  const res = await fetch(`/api/token?room=${encodeURIComponent(room)}&role=${role}`);
-  const body = (await res.json()) as { token?: string; error?: { code: string; message: string } };
-  if (!res.ok || !body.token) throw new Error(`${body.error?.code ?? res.status}: ${body.error?.message ?? 'no token'}`);
+  let res: Response;
+  try {
+    res = await fetch(`/api/token?room=${encodeURIComponent(room)}&role=${role}`, { cache: 'no-store' });
+  } catch (err) {
+    throw new CodedError(ErrorCodes.INTERNAL, `server unreachable (${err instanceof Error ? err.message : String(err)})`);
+  }
+  if (!res.ok) throw await httpError(res);
+  const body = (await res.json()) as { token?: string };
+  if (!body.token) throw new CodedError(ErrorCodes.INTERNAL, 'token endpoint answered without a token');
   return body.token;
+}
+
+export interface LostReason {
+  code: string;
+  message: string;
 }
 
 export class RoomClient {
   readonly signal: SignalClient;
   readonly join: ResponseData['join'];
+  /** The token this connection joined with (the actor's also authorises uploads). */
+  readonly token: string;
+  /** Resolves once, when this connection is no longer usable. */
+  readonly lost: Promise<LostReason>;
   readonly #device: Device;
+  #resolveLost!: (r: LostReason) => void;
   #send?: msc.Transport;
   #recv?: msc.Transport;
+  #closed = false;
 
-  private constructor(signal: SignalClient, join: ResponseData['join'], device: Device) {
+  private constructor(signal: SignalClient, join: ResponseData['join'], device: Device, token: string) {
     this.signal = signal;
     this.join = join;
+    this.token = token;
     this.#device = device;
+    this.lost = new Promise((resolve) => (this.#resolveLost = resolve));
+    signal.socket.on('disconnect', (reason) => this.#markLost({ code: 'E_NETWORK', message: `signalling connection lost (${reason})` }));
+    signal.onNotification((n) => {
+      if (n.method === 'roomClosed') this.#markLost({ code: n.data.code, message: n.data.message });
+    });
   }
 
-  static async connect(token: string): Promise<RoomClient> {
-    const socket: ClientSocket = io({ path: SIGNALLING_PATH, transports: ['websocket'] });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', () => resolve());
-      socket.once('connect_error', (e) => reject(e));
-    });
-    const signal = new SignalClient(socket);
-    const join = await signal.request('join', { token });
-    const device = new Device();
-    await device.load({ routerRtpCapabilities: join.routerRtpCapabilities as msc.RtpCapabilities });
-    return new RoomClient(signal, join, device);
+  static async connect(token: string, timeoutMs = 10_000): Promise<RoomClient> {
+    // Reconnection is the owner's job (a fresh join needs a fresh peer on the server).
+    const socket: ClientSocket = io({ path: SIGNALLING_PATH, transports: ['websocket'], reconnection: false, timeout: timeoutMs });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('connect', () => resolve());
+        socket.once('connect_error', (e) => reject(new CodedError(ErrorCodes.INTERNAL, `signalling unreachable (${e.message})`)));
+      });
+      const signal = new SignalClient(socket, timeoutMs);
+      const join = await signal.request('join', { token });
+      const device = new Device();
+      await device.load({ routerRtpCapabilities: join.routerRtpCapabilities as msc.RtpCapabilities });
+      return new RoomClient(signal, join, device, token);
+    } catch (err) {
+      socket.close();
+      throw err;
+    }
+  }
+
+  get closed(): boolean {
+    return this.#closed;
   }
 
   onNotification(l: (n: Notification) => void): () => void {
@@ -49,7 +89,7 @@ export class RoomClient {
   async publish(track: MediaStreamTrack, label: ProducerLabel): Promise<msc.Producer> {
     const t = await this.#transport('send');
     const vp8 = this.#device.rtpCapabilities.codecs?.find((c) => c.mimeType.toLowerCase() === 'video/vp8');
-    return t.produce({ track, codec: vp8, encodings: [{ maxBitrate: 1_500_000 }], appData: { label } });
+    return t.produce({ track, codec: vp8, encodings: [{ maxBitrate: 1_500_000 }], appData: { label }, stopTracks: false });
   }
 
   async consume(producerId: string): Promise<msc.Consumer> {
@@ -60,13 +100,22 @@ export class RoomClient {
     return consumer;
   }
 
+  /** Closes transports (and with them producers and consumers) and the socket. Idempotent. */
   close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
     this.#send?.close();
     this.#recv?.close();
     this.signal.socket.close();
+    this.#resolveLost({ code: 'E_CLOSED', message: 'closed' });
+  }
+
+  #markLost(reason: LostReason): void {
+    this.#resolveLost(reason);
   }
 
   async #transport(direction: 'send' | 'recv'): Promise<msc.Transport> {
+    if (this.#closed) throw new InvalidStateError('room client closed');
     const existing = direction === 'send' ? this.#send : this.#recv;
     if (existing) return existing;
     const info = await this.signal.request('createWebRtcTransport', { direction });
@@ -80,6 +129,9 @@ export class RoomClient {
     t.on('connect', ({ dtlsParameters }, cb, eb) => {
       this.signal.request('connectWebRtcTransport', { transportId: t.id, dtlsParameters: dtlsParameters as never }).then(() => cb(), eb);
     });
+    t.on('connectionstatechange', (state) => {
+      if (state === 'failed' || state === 'closed') this.#markLost({ code: 'E_NETWORK', message: `media connection ${state}` });
+    });
     if (direction === 'send') {
       t.on('produce', ({ kind, rtpParameters, appData }, cb, eb) => {
         this.signal
@@ -92,37 +144,4 @@ export class RoomClient {
     }
     return t;
   }
-}
-
-/** Attaches the room's synthesized video to an element, following replacements (e.g. after a reenactor restart). */
-export async function watchSynthesized(client: RoomClient, video: HTMLVideoElement, onState: (text: string) => void): Promise<void> {
-  const attach = async (producerId: string): Promise<void> => {
-    const consumer = await client.consume(producerId);
-    video.srcObject = new MediaStream([consumer.track]);
-    await video.play().catch(() => undefined);
-    onState('live');
-  };
-  client.onNotification((n) => {
-    switch (n.method) {
-      case 'newProducer':
-        if (n.data.label === 'synthesized') void attach(n.data.producerId);
-        break;
-      case 'sessionStatus':
-        onState(n.data.state + (n.data.code ? ` (${n.data.code})` : ''));
-        break;
-      case 'roomClosed':
-        onState(`room closed: ${n.data.code}`);
-        break;
-      case 'producerClosed':
-      case 'peerLeft':
-        break;
-      default: {
-        const never: never = n;
-        void never;
-      }
-    }
-  });
-  const existing = client.join.producers.find((p) => p.label === 'synthesized');
-  if (existing) await attach(existing.producerId);
-  else onState('waiting for the actor');
 }

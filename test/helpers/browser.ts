@@ -67,6 +67,12 @@ export interface LaunchOptions {
 export interface TestBrowser {
   context: BrowserContext;
   newPage(): Promise<Page>;
+  /**
+   * A page in a window of its own. Chromium composites only the front tab of
+   * a window, so video frame callbacks run at full rate in several pages at
+   * once only when each has its own window.
+   */
+  newWindow(): Promise<Page>;
   close(): Promise<void>;
 }
 
@@ -100,14 +106,32 @@ export async function launchBrowser(opts: LaunchOptions = {}): Promise<TestBrows
   // tsx compiles test files with esbuild's keepNames, which wraps named inner functions of
   // page.evaluate() callbacks in a __name() helper that pages do not have.
   await context.addInitScript('globalThis.__name ??= (fn) => fn;');
+  const newWindow = async (): Promise<Page> => {
+    const anchor = context.pages()[0] ?? (await context.newPage());
+    const cdp = await context.newCDPSession(anchor);
+    const page = context.waitForEvent('page');
+    await cdp.send('Target.createTarget', { url: 'about:blank', newWindow: true });
+    await cdp.detach();
+    return page;
+  };
   return {
     context,
     newPage: () => context.newPage(),
+    newWindow,
     close: async () => {
       await context.close().catch(() => undefined);
       await rm(profile, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A small copy of a screenshot for the docs: 960 px wide, 256-colour PNG
+ * (a few hundred KB at most), through ffmpeg.
+ */
+export async function docScreenshot(src: string, dest: string): Promise<void> {
+  await mkdir(new URL('.', `file://${dest}`).pathname, { recursive: true });
+  await run('ffmpeg', ['-v', 'error', '-y', '-i', src, '-vf', 'scale=960:-1:flags=lanczos,split[a][b];[a]palettegen=max_colors=256[p];[b][p]paletteuse=dither=sierra2_4a', dest]);
 }
 
 /** currentTime and decoded size of a <video>. */

@@ -1,0 +1,150 @@
+/**
+ * Plays a room's synthesized video in a <video> element and follows
+ * replacements (a reenactor restart publishes a new producer). With
+ * `lowLatency` the receiver's jitter buffer target is set to
+ * `jitterBufferTargetMs` (RTCRtpReceiver.jitterBufferTarget, or the older
+ * playoutDelayHint in seconds), which asks the browser to hold as little
+ * video as it can before playing it.
+ *
+ * One SynthWatcher per RoomClient; close() stops following and releases the
+ * consumer. The last frame stays on screen while waiting for a replacement.
+ */
+import type { types as msc } from 'mediasoup-client';
+import type { Notification } from '../../shared/protocol.ts';
+import { Emitter } from './emitter.ts';
+import type { RoomClient } from './room-client.ts';
+
+export type SynthState = 'waiting' | 'playing' | 'ended';
+
+export interface SynthOptions {
+  video: HTMLVideoElement;
+  lowLatency: boolean;
+  /** Jitter buffer target in ms when lowLatency is on. Default 0. */
+  jitterBufferTargetMs?: number;
+}
+
+type SynthEvents = { state: [SynthState]; consumer: [msc.Consumer] };
+
+/** What the receiver was asked for and what it reports back, for the stats line and the docs. */
+export interface LatencyHint {
+  api: 'jitterBufferTarget' | 'playoutDelayHint' | 'none';
+  requestedMs: number | null;
+}
+
+export function applyLowLatency(receiver: RTCRtpReceiver | undefined, targetMs: number): LatencyHint {
+  if (!receiver) return { api: 'none', requestedMs: null };
+  try {
+    if ('jitterBufferTarget' in receiver) {
+      receiver.jitterBufferTarget = targetMs;
+      return { api: 'jitterBufferTarget', requestedMs: targetMs };
+    }
+    if ('playoutDelayHint' in receiver) {
+      (receiver as RTCRtpReceiver & { playoutDelayHint: number }).playoutDelayHint = targetMs / 1000;
+      return { api: 'playoutDelayHint', requestedMs: targetMs };
+    }
+  } catch {
+    // Out-of-range values throw RangeError; treat as unsupported.
+  }
+  return { api: 'none', requestedMs: null };
+}
+
+export class SynthWatcher {
+  readonly #client: RoomClient;
+  readonly #opts: SynthOptions;
+  readonly #events = new Emitter<SynthEvents>();
+  readonly #off: () => void;
+  #consumer: msc.Consumer | undefined;
+  #state: SynthState = 'waiting';
+  #hint: LatencyHint = { api: 'none', requestedMs: null };
+  #closed = false;
+
+  private constructor(client: RoomClient, opts: SynthOptions) {
+    this.#client = client;
+    this.#opts = opts;
+    this.#off = client.onNotification((n) => this.#onNotification(n));
+  }
+
+  /** Starts watching; attaches at once when the room already has synthesized video. */
+  static async start(client: RoomClient, opts: SynthOptions): Promise<SynthWatcher> {
+    const w = new SynthWatcher(client, opts);
+    const existing = client.join.producers.find((p) => p.label === 'synthesized' && p.kind === 'video');
+    if (existing) await w.#attach(existing.producerId);
+    return w;
+  }
+
+  get state(): SynthState {
+    return this.#state;
+  }
+
+  get consumer(): msc.Consumer | undefined {
+    return this.#consumer;
+  }
+
+  get latencyHint(): LatencyHint {
+    return this.#hint;
+  }
+
+  on<K extends keyof SynthEvents>(event: K, listener: (...args: SynthEvents[K]) => void): () => void {
+    return this.#events.on(event, listener);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#off();
+    this.#consumer?.close();
+    this.#consumer = undefined;
+    this.#events.removeAll();
+  }
+
+  #set(s: SynthState): void {
+    if (this.#state === s) return;
+    this.#state = s;
+    this.#events.safeEmit('state', s);
+  }
+
+  #onNotification(n: Notification): void {
+    switch (n.method) {
+      case 'newProducer':
+        if (n.data.label === 'synthesized' && n.data.kind === 'video') void this.#attach(n.data.producerId).catch(() => this.#set('waiting'));
+        break;
+      case 'producerClosed':
+        if (this.#consumer?.producerId === n.data.producerId) {
+          this.#consumer.close();
+          this.#consumer = undefined;
+          this.#set('waiting');
+        }
+        break;
+      case 'roomClosed':
+        this.#set('ended');
+        break;
+      case 'peerLeft':
+      case 'sessionStatus':
+      case 'sessionStats':
+      case 'targetChanged':
+      case 'degradeChanged':
+        break;
+      default: {
+        const never: never = n;
+        void never;
+      }
+    }
+  }
+
+  async #attach(producerId: string): Promise<void> {
+    if (this.#closed) return;
+    const consumer = await this.#client.consume(producerId);
+    if (this.#closed) {
+      consumer.close();
+      return;
+    }
+    this.#consumer?.close();
+    this.#consumer = consumer;
+    if (this.#opts.lowLatency) this.#hint = applyLowLatency(consumer.rtpReceiver, this.#opts.jitterBufferTargetMs ?? 0);
+    const video = this.#opts.video;
+    video.srcObject = new MediaStream([consumer.track]);
+    await video.play().catch(() => undefined);
+    this.#events.safeEmit('consumer', consumer);
+    this.#set('playing');
+  }
+}

@@ -1,0 +1,58 @@
+/** Unit tests of the virtual camera's frame handling (no server, no wrtc peers). */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { blackFrame, fitInto, i420Bytes } from '../server/src/virtualcam/i420.ts';
+import { rootLogger } from '../server/src/logger.ts';
+
+function solid(w: number, h: number, y: number, u: number, v: number): Uint8Array {
+  const f = new Uint8Array(i420Bytes(w, h));
+  const cw = (w + 1) >> 1;
+  const ch = (h + 1) >> 1;
+  f.fill(y, 0, w * h);
+  f.fill(u, w * h, w * h + cw * ch);
+  f.fill(v, w * h + cw * ch);
+  return f;
+}
+
+test('fitInto copies a frame of the output size unchanged', { timeout: 5_000 }, () => {
+  const src = solid(64, 48, 100, 90, 80);
+  src[5] = 7;
+  const dst = blackFrame(64, 48);
+  fitInto({ width: 64, height: 48, data: src }, dst, 64, 48);
+  assert.deepEqual(dst, src);
+});
+
+test('fitInto letterboxes a square frame into 4:3 with black bars and keeps chroma aligned', { timeout: 5_000 }, () => {
+  const dst = new Uint8Array(i420Bytes(640, 480));
+  fitInto({ width: 256, height: 256, data: solid(256, 256, 200, 60, 180) }, dst, 640, 480);
+  // 256→480 scale: a 480x480 picture centred, 80 px bars left and right.
+  assert.equal(dst[240 * 640 + 10], 16, 'left bar is black');
+  assert.equal(dst[240 * 640 + 630], 16, 'right bar is black');
+  assert.equal(dst[240 * 640 + 320], 200, 'centre is the picture');
+  assert.equal(dst[240 * 640 + 80], 200, 'picture starts at x=80');
+  assert.equal(dst[240 * 640 + 79], 16);
+  const u = 640 * 480;
+  const v = u + 320 * 240;
+  assert.equal(dst[u + 120 * 320 + 10], 128, 'bar chroma is neutral');
+  assert.equal(dst[u + 120 * 320 + 160], 60);
+  assert.equal(dst[v + 120 * 320 + 160], 180);
+  assert.equal(dst[v + 120 * 320 + 39], 128);
+  assert.equal(dst[v + 120 * 320 + 40], 180);
+});
+
+test('fitInto scales a wide side-by-side frame down to fit, bars top and bottom', { timeout: 5_000 }, () => {
+  const dst = new Uint8Array(i420Bytes(640, 480));
+  fitInto({ width: 512, height: 256, data: solid(512, 256, 150, 128, 128) }, dst, 640, 480);
+  assert.equal(dst[10 * 640 + 320], 16, 'top bar');
+  assert.equal(dst[240 * 640 + 0], 150, 'full width at the middle');
+  assert.equal(dst[470 * 640 + 320], 16, 'bottom bar');
+});
+
+test('VirtualCamera.create refuses bad options before touching the network', { timeout: 10_000 }, async () => {
+  const { VirtualCamera } = await import('../server/src/virtualcam/virtual-camera.ts');
+  const base = { url: 'http://127.0.0.1:1', room: 'r', output: { kind: 'y4m', path: '-' } as const, log: rootLogger.child('test') };
+  await assert.rejects(VirtualCamera.create({ ...base, fps: 0 }), TypeError);
+  await assert.rejects(VirtualCamera.create({ ...base, size: { width: 641, height: 480 } }), TypeError);
+  // @ts-expect-error: an output kind that does not exist
+  await assert.rejects(VirtualCamera.create({ ...base, fps: 30, output: { kind: 'mjpeg', path: '-' }, token: 'x' }));
+});
