@@ -17,8 +17,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 step() { printf '\n== %s\n' "$*"; }
 t_start=$(date +%s)
 
-# ffmpeg: video I/O for tools and tests; chromium: browser tests (playwright-core drives it).
-APT_PACKAGES=(ffmpeg chromium)
+# ffmpeg: video I/O for tools and tests; chromium: browser tests (playwright-core drives it);
+# openssl: the HTTPS test makes a self-signed certificate.
+APT_PACKAGES=(ffmpeg chromium openssl)
 
 step "Debian packages"
 missing=()

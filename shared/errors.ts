@@ -24,6 +24,8 @@ export const ErrorCodes = {
   MEDIA_INVALID: 'E_MEDIA_INVALID',
   MEDIA_TOO_LARGE: 'E_MEDIA_TOO_LARGE',
   NO_FACE: 'E_NO_FACE',
+  /** The room already has an actor; one actor per room. */
+  ROOM_TAKEN: 'E_ROOM_TAKEN',
   /** The room was closed by the server (idle, shutdown). */
   ROOM_CLOSED: 'E_ROOM_CLOSED',
   INTERNAL: 'E_INTERNAL',

@@ -6,7 +6,10 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { ReenactServer } from '../server/src/server.ts';
 import { FootageActor, StampViewer, decodeClip, latencies, percentile, type DecodedClip } from '../loadtest/peers.ts';
 import { fixture, settleWrtc, startServer } from './helpers/server.ts';
@@ -61,5 +64,25 @@ test('passthrough loop delivers ≥90% of 10 s of 480p30 footage in order, and r
   } finally {
     viewer.close();
     actor.stop();
+  }
+});
+
+test('over HTTPS with a self-signed certificate the reenactor joins its own server and frames flow', { timeout: 60_000 }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'reenact-tls-'));
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=reenact.example'], { stdio: 'ignore' });
+  const tls = await startServer({ measurement: true, tlsCert: cert, tlsKey: key });
+  assert.match(tls.url, /^https:/);
+  const small = await decodeClip(fixture('driving/d3.mp4'), 320, 240, 15, 60);
+  const actor = await FootageActor.start({ url: tls.url, token: tls.tokens.sign('tls', 'actor'), clip: small, durationMs: 20_000 });
+  const viewer = await StampViewer.start({ url: tls.url, token: tls.tokens.sign('tls', 'viewer') });
+  try {
+    await viewer.firstFrame(20_000);
+    assert.ok(viewer.received.length > 0);
+  } finally {
+    viewer.close();
+    actor.stop();
+    await tls.close();
   }
 });

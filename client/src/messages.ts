@@ -15,6 +15,7 @@ const text: Partial<Record<ErrorCode, string>> = {
   [ErrorCodes.REENACTOR_RESTARTING]: 'The reenactor is restarting; the output resumes in a moment.',
   [ErrorCodes.WORKER_DIED]: 'The media server restarted this room. Reconnecting.',
   [ErrorCodes.ROOM_CLOSED]: 'The room was closed.',
+  [ErrorCodes.ROOM_TAKEN]: 'Someone is already acting in this room. Pick another room (?room=…) or wait for them to leave.',
   [ErrorCodes.NOT_FOUND]: 'Not available on this server.',
   [ErrorCodes.INTERNAL]: 'Something went wrong on the server.',
 };

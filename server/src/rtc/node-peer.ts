@@ -39,7 +39,16 @@ export class NodePeer {
   }
 
   static async connect(opts: NodePeerOptions): Promise<NodePeer> {
-    const socket: ClientSocket = io(opts.url, { path: SIGNALLING_PATH, transports: ['websocket'], reconnection: false, forceNew: true });
+    const socket: ClientSocket = io(opts.url, {
+      path: SIGNALLING_PATH,
+      transports: ['websocket'],
+      reconnection: false,
+      forceNew: true,
+      // The reenactor joins through its own server's loopback URL; a deployment's certificate
+      // names the public host (or is self-signed), so loopback TLS is not verified. Nothing
+      // else is exempt.
+      rejectUnauthorized: !isLoopbackHttps(opts.url),
+    });
     try {
       await new Promise<void>((resolve, reject) => {
         const t = setTimeout(() => reject(new Error(`could not reach signalling at ${opts.url}`)), opts.connectTimeoutMs ?? 10_000);
@@ -176,4 +185,9 @@ export class NodePeer {
         .catch(errback);
     });
   }
+}
+
+function isLoopbackHttps(url: string): boolean {
+  const u = new URL(url);
+  return u.protocol === 'https:' && (u.hostname === '127.0.0.1' || u.hostname === 'localhost' || u.hostname === '[::1]');
 }

@@ -90,7 +90,7 @@ export class Room extends TypedEmitter<RoomEvents> {
 
   /** Throws if a camera producer already exists: one actor per room. */
   assertCanProduceCamera(): void {
-    if (this.actorVideo) throw new CodedError(ErrorCodes.INVALID_STATE, 'this room already has an actor camera');
+    if (this.actorVideo) throw new CodedError(ErrorCodes.ROOM_TAKEN, 'this room already has an actor camera');
   }
 
   broadcast(n: Notification, exceptPeerId?: string): void {
