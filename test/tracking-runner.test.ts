@@ -53,8 +53,10 @@ describe('InferenceRunner', { timeout: 60_000 }, () => {
     const runner = await InferenceRunner.create({ name: 't-crash', handlers: [echoHandlerSpec()] });
     try {
       const restarted = new Promise<void>((resolve) => runner.on('restarted', () => resolve()));
+      // Runs execute one at a time: the crash runs first, and the sleep queued behind it is pending when the thread dies.
+      const crash = runner.run('echo', { op: 'crash' });
       const pending = runner.run('echo', { op: 'sleep', ms: 5_000 });
-      await assert.rejects(runner.run('echo', { op: 'crash' }), isCode('E_INFER_WORKER_CRASHED'));
+      await assert.rejects(crash, isCode('E_INFER_WORKER_CRASHED'));
       await assert.rejects(pending, isCode('E_INFER_WORKER_CRASHED'));
       // A run issued while restarting waits for the new worker.
       assert.equal(await runner.run('echo', { op: 'sleep', ms: 1 }), 'slept');

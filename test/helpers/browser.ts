@@ -178,7 +178,9 @@ export async function grabFrames(page: Page, selectors: string[], opts: { count:
         selectors.forEach((sel, i) => {
           const v = document.querySelector<HTMLVideoElement>(sel);
           if (!v || !v.videoWidth) throw new Error(`${sel} has no video`);
-          const k = Math.min(1, maxSide / Math.max(v.videoWidth, v.videoHeight));
+          // Always scale the longer side to maxSide: the output's size changes when the session
+          // degrades (render size ¾), and frames must stay comparable.
+          const k = maxSide / Math.max(v.videoWidth, v.videoHeight);
           const w = Math.round(v.videoWidth * k);
           const h = Math.round(v.videoHeight * k);
           canvas.width = w;

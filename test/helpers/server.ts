@@ -1,6 +1,12 @@
 /** Starts a real server (real mediasoup workers, real reenactor children) on an ephemeral port. */
 import { loadConfig } from '../../server/src/config.ts';
 import { ReenactServer } from '../../server/src/server.ts';
+import { setLogLevel, type LogLevel } from '../../server/src/logger.ts';
+
+// Keep test output readable: warnings and errors only, here and in the reenactor children
+// (they inherit the environment). REENACT_LOG_LEVEL=info brings the rest back.
+process.env['REENACT_LOG_LEVEL'] ??= 'warn';
+setLogLevel((process.env['REENACT_LOG_LEVEL'] as LogLevel | undefined) ?? 'warn');
 
 let portBase = 40000 + (process.pid % 50) * 200;
 
