@@ -15,6 +15,9 @@ import { buildModels } from '../models/build.ts';
 import { setLogLevel } from '../server/src/logger.ts';
 import { readFrames, type RawFrame } from '../server/src/media/video-io.ts';
 import { Tracker, type TrackResult } from '../server/src/tracking/tracker.ts';
+import { LocalRunner } from '../server/src/inference/local-runner.ts';
+import { faceHandlerSpec } from '../server/src/tracking/face-models-handler.ts';
+import { rootLogger } from '../server/src/logger.ts';
 
 const WIDTH = 640;
 const HEIGHT = 480;
@@ -34,7 +37,12 @@ export interface TrackerBench {
   videos: string[];
   machine: { cpus: number; model: string; node: string };
   /** Keyed by ORT intra-op thread count. */
-  threads: Record<string, { detector: Percentiles; landmarks: Percentiles; tracker: Percentiles }>;
+  /**
+   * `tracker` calls models in an InferenceRunner worker (a thread hop per model call), as the
+   * CLI and the upload check do; `trackerInThread` runs them in the tracker's own thread
+   * (LocalRunner), as the live pipeline does inside its worker thread.
+   */
+  threads: Record<string, { detector: Percentiles; landmarks: Percentiles; tracker: Percentiles; trackerInThread: Percentiles }>;
   targetMs: number;
 }
 
@@ -59,12 +67,13 @@ async function loadFrames(perVideo: number): Promise<{ video: string; frames: Ra
   return out;
 }
 
-type Stage = 'detector' | 'landmarks' | 'tracker';
+type Stage = 'detector' | 'landmarks' | 'tracker' | 'trackerInThread';
 
 async function runStage(stage: Stage, threads: number, clips: { frames: RawFrame[] }[]): Promise<Percentiles> {
   // detector: reset before each frame so every frame is a fresh detection (+ one landmark pass,
   // which is not counted); landmarks: ROI tracking only; tracker: default options, whole call.
-  const tracker = await Tracker.create({ threads, detectIntervalMs: stage === 'tracker' ? undefined : 0 });
+  const local = stage === 'trackerInThread' ? await LocalRunner.create([faceHandlerSpec({ threads })], rootLogger) : undefined;
+  const tracker = await Tracker.create({ threads, runner: local, detectIntervalMs: stage === 'tracker' || stage === 'trackerInThread' ? undefined : 0 });
   const total: number[] = [];
   const model: number[] = [];
   try {
@@ -90,6 +99,7 @@ async function runStage(stage: Stage, threads: number, clips: { frames: RawFrame
     }
   } finally {
     await tracker.close();
+    await local?.close();
   }
   return summarize(total, model);
 }
@@ -112,6 +122,7 @@ export async function benchTracker(opts: { framesPerVideo?: number } = {}): Prom
       detector: await runStage('detector', threads, clips),
       landmarks: await runStage('landmarks', threads, clips),
       tracker: await runStage('tracker', threads, clips),
+      trackerInThread: await runStage('trackerInThread', threads, clips),
     };
   }
   return result;
