@@ -21,7 +21,8 @@ import { ReenactorSupervisor, type SessionSettings } from './reenactor/superviso
 import { CodedError, ErrorCodes } from '../../shared/errors.ts';
 import { SIGNALLING_PATH, type SessionOptions } from '../../shared/protocol.ts';
 import { TargetStore } from './targets/store.ts';
-import { Tracker } from './tracking/tracker.ts';
+import { InferenceRunner } from './inference/runner.ts';
+import { REENACT_HANDLER, reenactHandlerSpec, type PipelineRequest } from './pipeline/reenact-handler.ts';
 import { join } from 'node:path';
 
 export class ReenactServer {
@@ -38,7 +39,7 @@ export class ReenactServer {
   /** Per-room session settings chosen by the actor (may precede the session). */
   readonly #settings = new Map<string, SessionSettings>();
   readonly #targets: TargetStore;
-  readonly #faceTracker: { current?: Promise<Tracker> };
+  readonly #enroller: { current?: Promise<InferenceRunner> };
   #closed = false;
 
   private constructor(
@@ -49,11 +50,11 @@ export class ReenactServer {
     tokens: TokenSigner,
     log: Logger,
     targets: TargetStore,
-    faceTracker: { current?: Promise<Tracker> },
+    enroller: { current?: Promise<InferenceRunner> },
   ) {
     this.config = config;
     this.#targets = targets;
-    this.#faceTracker = faceTracker;
+    this.#enroller = enroller;
     this.metrics = metrics;
     this.tokens = tokens;
     this.#log = log;
@@ -123,16 +124,23 @@ export class ReenactServer {
     const log = rootLogger.child('server');
     const metrics = new Metrics();
     const tokens = new TokenSigner(config.tokenSecret, config.tokenTtlMs);
-    // The upload face check runs its models in a worker thread, started on first use.
-    const faceTracker: { current?: Promise<Tracker> } = {};
+    // Uploads are enrolled (which is also their face check) in a worker thread started on first
+    // use, into the same cache the reenactors read: nothing of it runs on this event loop.
+    const enroller: { current?: Promise<InferenceRunner> } = {};
     const targets = await TargetStore.create({
       uploadDir: join(config.dataDir, 'uploads'),
       defaultId: config.defaultTarget,
       log,
-      faceCheck: () => {
-        faceTracker.current ??= Tracker.create({ threads: 1, filter: false, logger: log });
-        faceTracker.current.catch(() => (faceTracker.current = undefined));
-        return faceTracker.current;
+      enroll: async (path) => {
+        enroller.current ??= InferenceRunner.create({
+          name: 'enroller',
+          handlers: [reenactHandlerSpec({ threads: 1, cacheDir: join(config.dataDir, 'targets') })],
+          initTimeoutMs: 60_000,
+          logger: log,
+        });
+        enroller.current.catch(() => (enroller.current = undefined));
+        const runner = await enroller.current;
+        await runner.run(REENACT_HANDLER, { op: 'enroll', targetPath: path, size: config.renderSize } satisfies PipelineRequest);
       },
     });
     const pool = await WorkerPool.create(config);
@@ -161,7 +169,7 @@ export class ReenactServer {
       pool.close();
       throw err;
     }
-    const server = new ReenactServer(config, pool, http, metrics, tokens, log, targets, faceTracker);
+    const server = new ReenactServer(config, pool, http, metrics, tokens, log, targets, enroller);
     holder.server = server;
     server.#supervisor.prewarm(
       config.defaultTarget,
@@ -217,7 +225,7 @@ export class ReenactServer {
     await new Promise<void>((resolve) => void this.#io.close(() => resolve()));
     this.#http.closeAllConnections?.();
     this.#pool.close();
-    await this.#faceTracker.current?.then((t) => t.close()).catch(() => undefined);
+    await this.#enroller.current?.then((r) => r.close()).catch(() => undefined);
   }
 
   async #getOrCreateRoom(id: string): Promise<Room> {

@@ -12,9 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
 import { CodedError, ErrorCodes } from '../../../shared/errors.ts';
 import type { TargetInfo } from '../../../shared/protocol.ts';
-import { MediaError, decodeImage, probeMedia } from '../media/video-io.ts';
+import { MediaError, probeMedia } from '../media/video-io.ts';
 import type { Logger } from '../logger.ts';
-import type { Tracker } from '../tracking/tracker.ts';
 
 const bundledDir = fileURLToPath(new URL('../../assets/targets/', import.meta.url));
 
@@ -50,20 +49,24 @@ export class TargetStore {
   readonly #entries = new Map<string, Entry>();
   readonly #thumbs = new Map<string, Promise<Buffer>>();
   readonly #uploadDir: string;
-  readonly #faceCheck: () => Promise<Tracker>;
+  readonly #enroll: (path: string) => Promise<void>;
   readonly #log: Logger;
   readonly defaultId: string;
 
-  private constructor(uploadDir: string, defaultId: string, faceCheck: () => Promise<Tracker>, log: Logger) {
+  private constructor(uploadDir: string, defaultId: string, enroll: (path: string) => Promise<void>, log: Logger) {
     this.#uploadDir = uploadDir;
     this.defaultId = defaultId;
-    this.#faceCheck = faceCheck;
+    this.#enroll = enroll;
     this.#log = log;
   }
 
-  /** `faceCheck` supplies a tracker (models in a worker thread) for the face check of uploads. */
-  static async create(opts: { uploadDir: string; defaultId: string; faceCheck: () => Promise<Tracker>; log: Logger }): Promise<TargetStore> {
-    const store = new TargetStore(opts.uploadDir, opts.defaultId, opts.faceCheck, opts.log.child('targets'));
+  /**
+   * `enroll` enrolls an image as a target off the event loop (tracking, crop, mesh, written to
+   * the enrollment cache) and rejects when it has no face; it is the uploads' face check, and it
+   * makes a later switch to the upload a cache read.
+   */
+  static async create(opts: { uploadDir: string; defaultId: string; enroll: (path: string) => Promise<void>; log: Logger }): Promise<TargetStore> {
+    const store = new TargetStore(opts.uploadDir, opts.defaultId, opts.enroll, opts.log.child('targets'));
     for (const file of (await readdir(bundledDir)).sort()) {
       const m = /^(s\d+)\.(jpg|png|mp4)$/.exec(file);
       if (!m?.[1]) continue;
@@ -118,7 +121,7 @@ export class TargetStore {
       if (info.isVideo) throw new CodedError(ErrorCodes.MEDIA_INVALID, 'animated or video uploads are not accepted');
       if (info.width > MAX_SIDE || info.height > MAX_SIDE) throw new CodedError(ErrorCodes.MEDIA_TOO_LARGE, `${info.width}x${info.height} is over ${MAX_SIDE}x${MAX_SIDE}`);
       if (info.width < MIN_SIDE || info.height < MIN_SIDE) throw new CodedError(ErrorCodes.MEDIA_INVALID, `${info.width}x${info.height} is under ${MIN_SIDE}x${MIN_SIDE}`);
-      await this.#assertFace(tmp, info.width, info.height);
+      await this.#assertFace(tmp);
       const path = join(this.#uploadDir, `${id}.${kind}`);
       await rename(tmp, path);
       const target: TargetInfo = { id, name: 'Upload', kind: 'image', source: 'upload', thumbnailUrl: `/api/targets/${id}/thumb.jpg` };
@@ -130,22 +133,16 @@ export class TargetStore {
     }
   }
 
-  async #assertFace(path: string, w: number, h: number): Promise<void> {
-    // Downscale before tracking: the detector works at 128 px, and big images only cost time.
-    const scale = Math.min(1, 640 / Math.max(w, h));
-    const width = Math.max(2, Math.round((w * scale) / 2) * 2);
-    const height = Math.max(2, Math.round((h * scale) / 2) * 2);
-    let frame;
+  async #assertFace(path: string): Promise<void> {
     try {
-      frame = await decodeImage(path, { width, height });
-    } catch {
-      throw new CodedError(ErrorCodes.MEDIA_INVALID, 'the image could not be decoded');
+      await this.#enroll(path);
+    } catch (err) {
+      const text = err instanceof Error ? err.message : String(err);
+      if (/E_RENDER_NO_FACE/.test(text)) throw new CodedError(ErrorCodes.NO_FACE, 'no face was found in the image');
+      if (/E_MEDIA_TOO_LARGE/.test(text)) throw new CodedError(ErrorCodes.MEDIA_TOO_LARGE, 'the image has too many pixels');
+      if (/E_MEDIA_/.test(text)) throw new CodedError(ErrorCodes.MEDIA_INVALID, 'the image could not be decoded');
+      throw err;
     }
-    const tracker = await this.#faceCheck();
-    tracker.reset();
-    const track = await tracker.track(frame, 0);
-    tracker.reset();
-    if (track.faces === 0) throw new CodedError(ErrorCodes.NO_FACE, 'no face was found in the image');
   }
 
   #add(info: TargetInfo, path: string): void {
