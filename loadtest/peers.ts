@@ -9,6 +9,10 @@ import { RTCVideoSink, RTCVideoSource, type I420Frame } from '../server/src/rtc/
 import { readFrames } from '../server/src/media/video-io.ts';
 import { readStamp, writeStamp } from '../shared/stamp.ts';
 import type { ProducerLabel } from '../shared/protocol.ts';
+import { encodeTrackMessage } from '../shared/track-wire.ts';
+import { LANDMARK_COUNT } from '../shared/tracking.ts';
+import { Tracker } from '../server/src/tracking/tracker.ts';
+import { i420ToRgba } from '../server/src/media/convert.ts';
 
 export interface DecodedClip {
   width: number;
@@ -45,7 +49,7 @@ export class FootageActor {
   readonly #track: MediaStreamTrack;
   readonly #opts: ActorOptions;
   readonly #scratch: Uint8Array;
-  #timer: NodeJS.Timeout | undefined;
+  #timer: { clear(): void } | undefined;
   #sent = 0;
   #done: Promise<void>;
   #resolveDone!: () => void;
@@ -89,7 +93,7 @@ export class FootageActor {
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer?.clear();
     this.#track.stop();
     this.peer.close();
     this.#resolveDone();
@@ -97,27 +101,151 @@ export class FootageActor {
 
   #run(): void {
     const { clip, durationMs } = this.#opts;
-    const interval = 1000 / clip.fps;
-    const t0 = performance.now();
-    const tick = (): void => {
-      if (this.#stopped) return;
-      const now = performance.now();
-      if (now - t0 >= durationMs) {
-        this.#resolveDone();
-        return;
-      }
-      const frame = clip.frames[this.#sent % clip.frames.length];
-      if (frame) {
-        this.#sent++;
-        this.#scratch.set(frame);
-        if (this.#opts.stamp !== false) writeStamp(this.#scratch, clip.width, this.#sent);
-        this.sentAt.set(this.#sent, performance.now());
-        this.#source.onFrame({ width: clip.width, height: clip.height, data: this.#scratch });
-      }
-      const next = t0 + this.#sent * interval;
-      this.#timer = setTimeout(tick, Math.max(0, next - performance.now()));
-    };
-    tick();
+    this.#timer = pace(clip.fps, durationMs, () => this.#stopped, (n) => {
+      const frame = clip.frames[(n - 1) % clip.frames.length];
+      if (!frame) return;
+      this.#sent = n;
+      this.#scratch.set(frame);
+      if (this.#opts.stamp !== false) writeStamp(this.#scratch, clip.width, n);
+      this.sentAt.set(n, performance.now());
+      this.#source.onFrame({ width: clip.width, height: clip.height, data: this.#scratch });
+    }, () => this.#resolveDone());
+  }
+}
+
+/**
+ * Calls `send(n)` for n = 1, 2, … at `fps` with drift-corrected pacing until
+ * `durationMs` has passed (then `done()`) or `stopped()` turns true. Returns
+ * a handle whose current timer can be cleared.
+ */
+function pace(fps: number, durationMs: number, stopped: () => boolean, send: (n: number) => void, done: () => void): { clear(): void } {
+  const interval = 1000 / fps;
+  const t0 = performance.now();
+  let n = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const tick = (): void => {
+    if (stopped()) return;
+    if (performance.now() - t0 >= durationMs) {
+      done();
+      return;
+    }
+    send(++n);
+    timer = setTimeout(tick, Math.max(0, t0 + n * interval - performance.now()));
+  };
+  tick();
+  return { clear: () => clearTimeout(timer) };
+}
+
+/** A clip's face-mesh landmarks, tracked once: what a privacy-mode actor's device would send. */
+export interface TrackedClip {
+  width: number;
+  height: number;
+  fps: number;
+  /** x y z per point in frame pixels, per frame; null where no face was found. */
+  points: (Float32Array | null)[];
+  /** Tracker ms per frame (this machine, ONNX Runtime), for reporting what the device side costs. */
+  trackMs: number[];
+}
+
+/** Tracks every frame of a decoded clip with the project's tracker (raw landmarks, no smoothing: the server filters). */
+export async function trackClip(clip: DecodedClip): Promise<TrackedClip> {
+  const tracker = await Tracker.create({ filter: false });
+  const rgba = new Uint8Array(clip.width * clip.height * 4);
+  const points: (Float32Array | null)[] = [];
+  const trackMs: number[] = [];
+  try {
+    for (const [i, f] of clip.frames.entries()) {
+      i420ToRgba(f, clip.width, clip.height, rgba);
+      const t0 = performance.now();
+      const r = await tracker.process({ width: clip.width, height: clip.height, format: 'rgba', data: rgba }, (i * 1000) / clip.fps);
+      trackMs.push(performance.now() - t0);
+      points.push(r.rawLandmarks ? new Float32Array(r.rawLandmarks.subarray(0, LANDMARK_COUNT * 3)) : null);
+    }
+  } finally {
+    await tracker.close();
+  }
+  return { width: clip.width, height: clip.height, fps: clip.fps, points, trackMs };
+}
+
+export interface TracksActorOptions {
+  url: string;
+  token: string;
+  tracked: TrackedClip;
+  durationMs: number;
+}
+
+/**
+ * A privacy-mode actor: sends a tracked clip's landmarks over the data
+ * channel at the clip's rate, frame ids counting from 1 (the reenactor stamps
+ * them into its output in measurement mode). It publishes no video.
+ */
+export class TracksActor {
+  readonly peer: NodePeer;
+  readonly sentAt = new Map<number, number>();
+  readonly dataProducerId: string;
+  bytesSent = 0;
+  readonly #dp: Awaited<ReturnType<NodePeer['produceTracks']>>;
+  readonly #opts: TracksActorOptions;
+  #timer: { clear(): void } | undefined;
+  #sent = 0;
+  readonly #done: Promise<void>;
+  #resolveDone!: () => void;
+  #stopped = false;
+
+  private constructor(peer: NodePeer, dp: Awaited<ReturnType<NodePeer['produceTracks']>>, opts: TracksActorOptions) {
+    this.peer = peer;
+    this.#dp = dp;
+    this.dataProducerId = dp.id;
+    this.#opts = opts;
+    this.#done = new Promise((r) => (this.#resolveDone = r));
+  }
+
+  static async start(opts: TracksActorOptions): Promise<TracksActor> {
+    const peer = await NodePeer.connect({ url: opts.url, token: opts.token });
+    try {
+      const dp = await peer.produceTracks();
+      if (dp.readyState !== 'open') await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('tracks channel did not open within 10 s')), 10_000);
+        dp.once('open', () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+      const actor = new TracksActor(peer, dp, opts);
+      actor.#run();
+      return actor;
+    } catch (err) {
+      peer.close();
+      throw err;
+    }
+  }
+
+  get framesSent(): number {
+    return this.#sent;
+  }
+
+  finished(): Promise<void> {
+    return this.#done;
+  }
+
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#timer?.clear();
+    this.peer.close();
+    this.#resolveDone();
+  }
+
+  #run(): void {
+    const { tracked, durationMs } = this.#opts;
+    this.#timer = pace(tracked.fps, durationMs, () => this.#stopped, (n) => {
+      const points = tracked.points[(n - 1) % tracked.points.length] ?? null;
+      this.#sent = n;
+      const msg = encodeTrackMessage({ frameId: n, captureMs: performance.timeOrigin + performance.now(), width: tracked.width, height: tracked.height, points });
+      this.sentAt.set(n, performance.now());
+      this.bytesSent += msg.byteLength;
+      this.#dp.send(msg.buffer as ArrayBuffer);
+    }, () => this.#resolveDone());
   }
 }
 
@@ -221,7 +349,7 @@ export function percentile(values: number[], p: number): number {
 }
 
 /** Per-frame glass-to-glass latency: matches received stamps with send times. */
-export function latencies(actor: FootageActor, viewer: StampViewer): { id: number; ms: number; at: number }[] {
+export function latencies(actor: { sentAt: ReadonlyMap<number, number> }, viewer: StampViewer): { id: number; ms: number; at: number }[] {
   const out: { id: number; ms: number; at: number }[] = [];
   const seen = new Set<number>();
   for (const r of viewer.received) {

@@ -57,6 +57,31 @@ export const rtpCapabilitiesSchema = z
 export const ProducerLabels = ['camera', 'synthesized'] as const;
 export type ProducerLabel = (typeof ProducerLabels)[number];
 
+/** Labels of data producers: "tracks" carries privacy mode's landmarks (shared/track-wire.ts). */
+export const DataLabels = ['tracks'] as const;
+export type DataLabel = (typeof DataLabels)[number];
+
+export const sctpStreamParametersSchema = z
+  .object({
+    streamId: z.number().int().min(0).max(65534),
+    ordered: z.boolean().optional(),
+    maxPacketLifeTime: z.number().int().min(0).max(60_000).optional(),
+    maxRetransmits: z.number().int().min(0).max(100).optional(),
+  })
+  .strict();
+
+/** The data channel sub-protocol of a "tracks" channel: shared/track-wire.ts, version 1. */
+export const TRACKS_PROTOCOL = 'reenact-tracks-1';
+
+/** Keeps only the SCTP stream fields the server accepts (mediasoup-client adds others, e.g. "label"). */
+export function pickStreamParameters(p: { streamId?: number; ordered?: boolean; maxPacketLifeTime?: number; maxRetransmits?: number }): z.infer<typeof sctpStreamParametersSchema> {
+  const out: z.infer<typeof sctpStreamParametersSchema> = { streamId: p.streamId ?? -1 };
+  if (p.ordered !== undefined) out.ordered = p.ordered;
+  if (p.maxPacketLifeTime !== undefined) out.maxPacketLifeTime = p.maxPacketLifeTime;
+  if (p.maxRetransmits !== undefined) out.maxRetransmits = p.maxRetransmits;
+  return out;
+}
+
 export const requestSchema = z.discriminatedUnion('method', [
   z.object({
     method: z.literal('join'),
@@ -74,6 +99,13 @@ export const requestSchema = z.discriminatedUnion('method', [
     }),
   }),
   z.object({ method: z.literal('closeProducer'), data: z.object({ producerId: id }) }),
+  // Privacy mode: the actor sends landmarks over an SCTP data channel instead of camera video.
+  z.object({
+    method: z.literal('produceData'),
+    data: z.object({ transportId: id, sctpStreamParameters: sctpStreamParametersSchema, label: z.enum(DataLabels), protocol: shortText.optional() }),
+  }),
+  // Only the reenactor consumes an actor's tracks.
+  z.object({ method: z.literal('consumeData'), data: z.object({ transportId: id, dataProducerId: id }) }),
   z.object({ method: z.literal('consume'), data: z.object({ transportId: id, producerId: id, rtpCapabilities: rtpCapabilitiesSchema }) }),
   z.object({ method: z.literal('resumeConsumer'), data: z.object({ consumerId: id }) }),
   z.object({ method: z.literal('leave'), data: z.object({}).strict() }),
@@ -100,6 +132,16 @@ export interface TransportInfo {
   iceParameters: unknown;
   iceCandidates: unknown[];
   dtlsParameters: unknown;
+  /** Set when the transport carries SCTP (data channels). */
+  sctpParameters?: unknown;
+}
+
+export interface DataConsumerInfo {
+  id: string;
+  dataProducerId: string;
+  sctpStreamParameters: unknown;
+  label: string;
+  protocol: string;
 }
 
 export interface ConsumerInfo {
@@ -116,6 +158,8 @@ export interface ResponseData {
   connectWebRtcTransport: Record<string, never>;
   produce: { producerId: string };
   closeProducer: Record<string, never>;
+  produceData: { dataProducerId: string };
+  consumeData: DataConsumerInfo;
   consume: ConsumerInfo;
   resumeConsumer: Record<string, never>;
   leave: Record<string, never>;

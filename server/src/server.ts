@@ -238,6 +238,8 @@ export class ReenactServer {
       this.metrics.rooms.set(this.#rooms.size);
       room.on('actorvideo', (producer) => this.#supervisor.startSession(id, producer.id, this.#roomSettings(id)));
       room.on('actorvideoclosed', () => this.#supervisor.stopSession(id));
+      room.on('actortracks', (dataProducer) => this.#supervisor.startSession(id, dataProducer.id, this.#roomSettings(id), 'tracks'));
+      room.on('actortracksclosed', () => this.#supervisor.stopSession(id));
       room.on('idle', () => room.close(ErrorCodes.ROOM_CLOSED, 'room empty'));
       room.once('close', () => {
         this.#supervisor.stopSession(id);

@@ -175,13 +175,27 @@ async function handle(raw: unknown, state: SocketState, socket: SignalSocket, de
     }
     case 'produce': {
       const { peer, room } = joined(state);
-      if (req.data.label === 'camera' && req.data.kind === 'video') room.assertCanProduceCamera();
+      if (req.data.label === 'camera' && req.data.kind === 'video') room.assertNoActorSource();
       const producer = await peer.produce(req.data.transportId, req.data.kind, req.data.rtpParameters as unknown as types.RtpParameters, req.data.label);
       return { producerId: producer.id };
     }
     case 'closeProducer': {
       joined(state).peer.closeProducer(req.data.producerId);
       return {};
+    }
+    case 'produceData': {
+      const { peer, room } = joined(state);
+      room.assertNoActorSource();
+      const dp = await peer.produceData(req.data.transportId, req.data.sctpStreamParameters, req.data.label, req.data.protocol);
+      return { dataProducerId: dp.id };
+    }
+    case 'consumeData': {
+      const { peer, room } = joined(state);
+      const dataProducer = room.dataProducer(req.data.dataProducerId);
+      if (!dataProducer) throw new CodedError(ErrorCodes.NOT_FOUND, 'no such data producer in this room');
+      const dc = await peer.consumeData(req.data.transportId, dataProducer);
+      if (!dc.sctpStreamParameters) throw new CodedError(ErrorCodes.INTERNAL, 'data consumer without SCTP parameters');
+      return { id: dc.id, dataProducerId: dataProducer.id, sctpStreamParameters: dc.sctpStreamParameters, label: dc.label, protocol: dc.protocol };
     }
     case 'consume': {
       const { peer, room } = joined(state);

@@ -14,7 +14,8 @@ import type { CreateHandler, HandlerResult, InferenceHandler } from '../inferenc
 import type { HandlerSpec } from '../inference/protocol.ts';
 import { LocalRunner } from '../inference/local-runner.ts';
 import { faceHandlerSpec } from '../tracking/face-models-handler.ts';
-import { Tracker } from '../tracking/tracker.ts';
+import { Tracker, toFaceTrack } from '../tracking/tracker.ts';
+import type { FaceTrack } from '../../../shared/tracking.ts';
 import { GeometricRenderer } from '../render/renderer.ts';
 import { enrollTarget, type EnrolledTarget } from '../render/target.ts';
 import { i420CropScale, i420Size, i420ToRgba, rgbaToI420 } from '../media/convert.ts';
@@ -47,6 +48,18 @@ export type PipelineRequest =
       testDelayMs?: number;
       testThrow?: boolean;
     }
+  | {
+      /** Privacy mode: render from landmarks tracked on the actor's device (no camera frame). */
+      op: 'landmarks';
+      sessionId: string;
+      /** x y z per point in the actor's frame pixels, or null when the actor's tracker found no face. */
+      points: Float32Array | null;
+      size: number;
+      timeMs: number;
+      recycle?: Uint8Array;
+      testDelayMs?: number;
+      testThrow?: boolean;
+    }
   | { op: 'setTarget'; sessionId: string; targetPath: string }
   | { op: 'resetNeutral'; sessionId: string }
   | { op: 'close'; sessionId: string }
@@ -58,8 +71,8 @@ export interface FrameResult {
   data: Uint8Array;
   width: number;
   height: number;
-  /** The input buffer, handed back. */
-  input: Uint8Array;
+  /** The input buffer (frame, or landmark points), handed back. */
+  input: Uint8Array | Float32Array | null;
   face: boolean;
   timings: Record<string, number>;
 }
@@ -108,6 +121,8 @@ class ReenactHandler implements InferenceHandler {
         return { payload: {} };
       case 'frame':
         return this.#frame(req);
+      case 'landmarks':
+        return this.#landmarks(req);
       case 'setTarget': {
         const s = this.#session(req.sessionId);
         // Enroll before switching, so a bad target leaves the session on the old one.
@@ -197,37 +212,70 @@ class ReenactHandler implements InferenceHandler {
   async #frame(req: Extract<PipelineRequest, { op: 'frame' }>): Promise<HandlerResult> {
     const t0 = performance.now();
     const s = this.#session(req.sessionId);
-    if (req.recycle) s.spare.push(req.recycle);
-    if (req.testDelayMs) await new Promise((r) => setTimeout(r, req.testDelayMs));
-    if (req.testThrow) throw new Error('injected stage failure (test hook)');
+    await this.#testHooks(s, req);
     const { width, height, size } = req;
     if (s.rgbaIn.length !== width * height * 4) s.rgbaIn = new Uint8Array(width * height * 4);
     i420ToRgba(req.data, width, height, s.rgbaIn);
     const t1 = performance.now();
     const track = await s.tracker.track({ width, height, format: 'rgba', data: s.rgbaIn }, req.timeMs);
     const t2 = performance.now();
+    const out = await this.#render(s, track, size, req.timeMs, req.sideBySide);
+    if (req.sideBySide) i420CropScale(req.data, width, height, out.data, out.width, size, size, 0);
+    const t3 = performance.now();
+    const result: FrameResult = {
+      data: out.data,
+      width: out.width,
+      height: size,
+      input: req.data,
+      face: track.faces > 0,
+      timings: { convert: t1 - t0 + out.convertMs, track: t2 - t1, render: out.renderMs, pipeline: t3 - t0 },
+    };
+    return { payload: result, transfer: [out.data.buffer as ArrayBuffer, req.data.buffer as ArrayBuffer] };
+  }
+
+  async #landmarks(req: Extract<PipelineRequest, { op: 'landmarks' }>): Promise<HandlerResult> {
+    const t0 = performance.now();
+    const s = this.#session(req.sessionId);
+    await this.#testHooks(s, req);
+    const track = toFaceTrack(s.tracker.processLandmarks(req.points, req.timeMs));
+    const t1 = performance.now();
+    // No driving video exists on the server in privacy mode: side by side is not available.
+    const out = await this.#render(s, track, req.size, req.timeMs, false);
+    const t2 = performance.now();
+    const result: FrameResult = {
+      data: out.data,
+      width: out.width,
+      height: req.size,
+      input: req.points,
+      face: track.faces > 0,
+      timings: { convert: out.convertMs, track: t1 - t0, render: out.renderMs, pipeline: t2 - t0 },
+    };
+    const transfer = [out.data.buffer as ArrayBuffer];
+    if (req.points) transfer.push(req.points.buffer as ArrayBuffer);
+    return { payload: result, transfer };
+  }
+
+  async #testHooks(s: PipelineSession, req: { recycle?: Uint8Array; testDelayMs?: number; testThrow?: boolean }): Promise<void> {
+    if (req.recycle) s.spare.push(req.recycle);
+    if (req.testDelayMs) await new Promise((r) => setTimeout(r, req.testDelayMs));
+    if (req.testThrow) throw new Error('injected stage failure (test hook)');
+  }
+
+  /** Renders a track at `size` into a (recycled) I420 buffer; with sideBySide the left half is left for the caller. */
+  async #render(s: PipelineSession, track: FaceTrack, size: number, timeMs: number, sideBySide: boolean): Promise<{ data: Uint8Array; width: number; renderMs: number; convertMs: number }> {
+    const t0 = performance.now();
     const renderer = await this.#renderer(s, size);
     if (s.rgbaOut.length !== size * size * 4) s.rgbaOut = new Uint8Array(size * size * 4);
-    renderer.renderSync(track, s.rgbaOut, req.timeMs);
-    const t3 = performance.now();
-    const outW = req.sideBySide ? size * 2 : size;
+    renderer.renderSync(track, s.rgbaOut, timeMs);
+    const t1 = performance.now();
+    const outW = sideBySide ? size * 2 : size;
     const bytes = i420Size(outW, size);
     let out = s.spare.pop();
     while (out && out.length !== bytes) out = s.spare.pop();
     out ??= new Uint8Array(bytes);
     s.spare.length = Math.min(s.spare.length, 2);
-    rgbaToI420(s.rgbaOut, size, size, out, outW, size, req.sideBySide ? size : 0);
-    if (req.sideBySide) i420CropScale(req.data, width, height, out, outW, size, size, 0);
-    const t4 = performance.now();
-    const result: FrameResult = {
-      data: out,
-      width: outW,
-      height: size,
-      input: req.data,
-      face: track.faces > 0,
-      timings: { convert: t1 - t0 + (t4 - t3), track: t2 - t1, render: t3 - t2, pipeline: t4 - t0 },
-    };
-    return { payload: result, transfer: [out.buffer as ArrayBuffer, req.data.buffer as ArrayBuffer] };
+    rgbaToI420(s.rgbaOut, size, size, out, outW, size, sideBySide ? size : 0);
+    return { data: out, width: outW, renderMs: t1 - t0, convertMs: performance.now() - t1 };
   }
 }
 

@@ -10,7 +10,9 @@ import type { Logger } from '../logger.ts';
 import type { InferenceRunner } from '../inference/runner.ts';
 import { i420CropScale, i420Size } from '../media/convert.ts';
 import type { FrameMeta, I420, Stage, StageControl, StageResult, StageStatus } from '../reenactor/stage.ts';
+import type { TrackMessage } from '../../../shared/track-wire.ts';
 import { DegradeController } from './degrade.ts';
+import { drawLandmarkPlot } from './landmark-plot.ts';
 import { drawNotice } from './notice.ts';
 import { REENACT_HANDLER, type FrameResult, type PipelineRequest } from './reenact-handler.ts';
 
@@ -62,13 +64,8 @@ export class ReenactStage implements Stage {
   }
 
   async process(frame: I420, meta: FrameMeta): Promise<StageResult> {
-    const now = performance.now();
-    // The slot holds only the newest frame, so a wait of about one processing time is normal;
-    // a frame that has waited twice the budget (the stage stalled) is not worth rendering.
-    if (now - meta.arrivalMs > 2 * this.#opts.budgetMs) return { dropped: 'stale' };
-    if (this.#degrade.level >= 2 && meta.seq % 2 === 1) return { dropped: 'skipped' };
-    const elapsed = now - this.#startedAt;
-    const hooks = this.#opts.testHooks;
+    const skip = this.#admit(meta);
+    if (skip) return skip;
     const input = this.#takeInput(frame.data.length);
     input.set(frame.data);
     const req: PipelineRequest = {
@@ -81,16 +78,54 @@ export class ReenactStage implements Stage {
       sideBySide: this.#sideBySide,
       timeMs: meta.arrivalMs,
       recycle: this.#recycle,
-      testDelayMs: hooks?.delayMs && elapsed < (hooks.delayForMs ?? Infinity) ? hooks.delayMs : undefined,
-      testThrow: hooks?.throwFromMs !== undefined && elapsed >= hooks.throwFromMs && elapsed < (hooks.throwToMs ?? Infinity),
+      ...this.#hooks(),
     };
-    const transfer = [input.buffer as ArrayBuffer];
+    return this.#run(req, [input.buffer as ArrayBuffer], meta, (err) => this.#fallbackFrame(frame, meta, err));
+  }
+
+  async processTrack(track: TrackMessage, meta: FrameMeta): Promise<StageResult> {
+    const skip = this.#admit(meta);
+    if (skip) return skip;
+    // The points travel to the worker; the session reuses its decode buffer.
+    const points = track.points ? new Float32Array(track.points) : null;
+    const req: PipelineRequest = {
+      op: 'landmarks',
+      sessionId: this.#opts.sessionId,
+      points,
+      size: this.renderSize,
+      timeMs: meta.arrivalMs,
+      recycle: this.#recycle,
+      ...this.#hooks(),
+    };
+    return this.#run(req, points ? [points.buffer] : [], meta, (err) => this.#fallbackPlot(track, meta, err));
+  }
+
+  /** Drops a frame that waited too long, or that degrade level 2 skips; undefined admits it. */
+  #admit(meta: FrameMeta): StageResult | undefined {
+    // The slot holds only the newest frame, so a wait of about one processing time is normal;
+    // a frame that has waited twice the budget (the stage stalled) is not worth rendering.
+    if (performance.now() - meta.arrivalMs > 2 * this.#opts.budgetMs) return { dropped: 'stale' };
+    if (this.#degrade.level >= 2 && meta.seq % 2 === 1) return { dropped: 'skipped' };
+    return undefined;
+  }
+
+  #hooks(): { testDelayMs?: number; testThrow?: boolean } {
+    const hooks = this.#opts.testHooks;
+    if (!hooks) return {};
+    const elapsed = performance.now() - this.#startedAt;
+    return {
+      testDelayMs: hooks.delayMs && elapsed < (hooks.delayForMs ?? Infinity) ? hooks.delayMs : undefined,
+      testThrow: hooks.throwFromMs !== undefined && elapsed >= hooks.throwFromMs && elapsed < (hooks.throwToMs ?? Infinity),
+    };
+  }
+
+  async #run(req: PipelineRequest, transfer: ArrayBuffer[], meta: FrameMeta, fallback: (err: unknown) => StageResult): Promise<StageResult> {
     if (this.#recycle) transfer.push(this.#recycle.buffer as ArrayBuffer);
     this.#recycle = undefined;
     try {
       if (!this.#opened) await this.#reopen();
       const res = await this.#runner.run<FrameResult>(REENACT_HANDLER, req, transfer);
-      this.#spareInputs.push(res.input);
+      if (res.input instanceof Uint8Array) this.#spareInputs.push(res.input);
       this.#recycle = res.data;
       this.#failures = 0;
       this.status.notice = undefined;
@@ -98,7 +133,7 @@ export class ReenactStage implements Stage {
       this.#recordLatency(meta);
       return { frame: { width: res.width, height: res.height, data: res.data }, timings: res.timings };
     } catch (err) {
-      return this.#fallbackFrame(frame, meta, err);
+      return fallback(err);
     }
   }
 
@@ -150,19 +185,38 @@ export class ReenactStage implements Stage {
 
   /** Passthrough at render size with a notice; the next frame tries the pipeline again. */
   #fallbackFrame(frame: I420, meta: FrameMeta, err: unknown): StageResult {
-    this.#failures++;
-    const message = err instanceof Error ? err.message : String(err);
-    // A restarted pipeline worker lost this session's state: open it again on the next frame.
-    if (/crash|hung|restart|no pipeline session/i.test(message)) this.#opened = false;
-    if (this.#failures === 1 || this.#failures % 100 === 0) this.#opts.log.warn('reenact stage failed; passing video through', { err: message, failures: this.#failures });
-    this.status.notice = 'reenactment failed - passthrough';
-    this.status.face = false;
-    const size = this.renderSize;
+    const size = this.#noteFailure(err);
     const bytes = i420Size(size, size);
     if (this.#fallback.length !== bytes) this.#fallback = new Uint8Array(bytes);
     i420CropScale(frame.data, frame.width, frame.height, this.#fallback, size, size, size, 0);
     drawNotice(this.#fallback, size, size, 'STAGE FAILED - PASSTHROUGH');
     this.#recordLatency(meta);
     return { frame: { width: size, height: size, data: this.#fallback }, timings: { fallback: performance.now() - meta.arrivalMs } };
+  }
+
+  /** Privacy mode has no video to pass through: the fallback shows the landmarks, with a notice. */
+  #fallbackPlot(track: TrackMessage, meta: FrameMeta, err: unknown): StageResult {
+    const size = this.#noteFailure(err);
+    const bytes = i420Size(size, size);
+    if (this.#fallback.length !== bytes) this.#fallback = new Uint8Array(bytes);
+    // Square output: plot the frame's centre square.
+    const side = Math.min(track.width, track.height);
+    const pts = track.points ? track.points.map((v, i) => (i % 3 === 0 ? v - (track.width - side) / 2 : i % 3 === 1 ? v - (track.height - side) / 2 : v)) : null;
+    drawLandmarkPlot(this.#fallback, size, size, pts, side, side);
+    drawNotice(this.#fallback, size, size, 'STAGE FAILED - LANDMARKS ONLY');
+    this.#recordLatency(meta);
+    return { frame: { width: size, height: size, data: this.#fallback }, timings: { fallback: performance.now() - meta.arrivalMs } };
+  }
+
+  /** Counts and logs a failure, marks the session for reopening when the worker lost it; returns the render size. */
+  #noteFailure(err: unknown): number {
+    this.#failures++;
+    const message = err instanceof Error ? err.message : String(err);
+    // A restarted pipeline worker lost this session's state: open it again on the next frame.
+    if (/crash|hung|restart|no pipeline session/i.test(message)) this.#opened = false;
+    if (this.#failures === 1 || this.#failures % 100 === 0) this.#opts.log.warn('reenact stage failed; showing fallback video', { err: message, failures: this.#failures });
+    this.status.notice = 'reenactment failed - fallback video';
+    this.status.face = false;
+    return this.renderSize;
   }
 }

@@ -4,13 +4,18 @@ import type { StageControl } from './stage.ts';
 
 export type StageKind = 'passthrough' | 'reenact';
 
+/** What drives a session: the actor's camera video, or landmarks from the actor's device (privacy mode). */
+export type SessionSource = 'video' | 'tracks';
+
 export interface SessionSpec {
   sessionId: string;
   roomId: string;
   /** Server URL the child connects to, as any peer would. */
   url: string;
   token: string;
+  /** The actor's camera producer, or (source 'tracks') its landmark data producer. */
   producerId: string;
+  source: SessionSource;
   measurement: boolean;
   stage: StageKind;
   outputBitrate: number;

@@ -5,21 +5,24 @@
  *
  * Frame path: RTCVideoSink (I420) → LatestFrameSlot (depth 1) → stage →
  * RTCVideoSource → VP8 → mediasoup.
+ *
+ * Privacy mode (source 'tracks'): the actor sends no video. The session
+ * consumes the actor's landmark data channel instead, and each decoded
+ * message takes a frame's place in the same slot and stage. A malformed
+ * message is counted and dropped; it never reaches the stage.
  */
 import type { Logger } from '../logger.ts';
 import { NodePeer } from '../rtc/node-peer.ts';
 import { RTCVideoSink, RTCVideoSource, type I420Frame } from '../rtc/wrtc.ts';
-import { readStamp, writeStamp } from '../../../shared/stamp.ts';
+import { STAMP_ID_BITS, readStamp, writeStamp } from '../../../shared/stamp.ts';
+import { TrackWireError, decodeTrackMessage, type TrackMessage } from '../../../shared/track-wire.ts';
 import { InvalidStateError } from '../../../shared/errors.ts';
 import { LatestFrameSlot } from './frame-slot.ts';
 import type { SessionSpec, SessionStats } from './ipc.ts';
 import type { DropReason, FrameMeta, I420, Stage, StageControl } from './stage.ts';
 import { TypedEmitter } from '../util/emitter.ts';
 
-interface Queued {
-  frame: I420;
-  meta: FrameMeta;
-}
+type Queued = { frame: I420; meta: FrameMeta } | { track: TrackMessage; meta: FrameMeta };
 
 export interface ReenactSessionEvents {
   /** The actor's producer or the room went away; the owner should close us. */
@@ -32,7 +35,7 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
   readonly #peer: NodePeer;
   readonly #stage: Stage;
   readonly #log: Logger;
-  readonly #sink: InstanceType<typeof RTCVideoSink>;
+  readonly #sink: InstanceType<typeof RTCVideoSink> | undefined;
   readonly #source: InstanceType<typeof RTCVideoSource>;
   readonly #outTrack: MediaStreamTrack;
   readonly #slot: LatestFrameSlot<Queued>;
@@ -40,12 +43,13 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
   #framesIn = 0;
   #framesOut = 0;
   #errors = 0;
+  #badMessages = 0;
   readonly #drops: Record<DropReason, number> = { superseded: 0, stale: 0, skipped: 0, error: 0 };
   #stageMs: Record<string, number[]> = {};
   #serverMs: number[] = [];
   #closed = false;
 
-  private constructor(spec: SessionSpec, peer: NodePeer, stage: Stage, log: Logger, sink: InstanceType<typeof RTCVideoSink>, source: InstanceType<typeof RTCVideoSource>, outTrack: MediaStreamTrack) {
+  private constructor(spec: SessionSpec, peer: NodePeer, stage: Stage, log: Logger, sink: InstanceType<typeof RTCVideoSink> | undefined, source: InstanceType<typeof RTCVideoSource>, outTrack: MediaStreamTrack) {
     super();
     this.spec = spec;
     this.#peer = peer;
@@ -55,7 +59,7 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
     this.#source = source;
     this.#outTrack = outTrack;
     this.#slot = new LatestFrameSlot<Queued>((q) => this.#process(q));
-    sink.onframe = (ev: { frame: I420Frame }) => this.#onFrame(ev.frame);
+    if (sink) sink.onframe = (ev: { frame: I420Frame }) => this.#onFrame(ev.frame);
   }
 
   static async create(spec: SessionSpec, stage: Stage, log: Logger): Promise<ReenactSession> {
@@ -63,12 +67,15 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
     let sink: InstanceType<typeof RTCVideoSink> | undefined;
     let outTrack: MediaStreamTrack | undefined;
     try {
-      const consumer = await peer.consume(spec.producerId);
-      sink = new RTCVideoSink(consumer.track);
+      let tracks: Awaited<ReturnType<NodePeer['consumeData']>> | undefined;
+      if (spec.source === 'tracks') tracks = await peer.consumeData(spec.producerId);
+      else sink = new RTCVideoSink((await peer.consume(spec.producerId)).track);
       const source = new RTCVideoSource();
       outTrack = source.createTrack();
       await peer.publishVideo(outTrack, 'synthesized', spec.outputBitrate);
       const session = new ReenactSession(spec, peer, stage, log, sink, source, outTrack);
+      tracks?.on('message', (data: unknown) => session.#onTrackMessage(data));
+      tracks?.on('transportclose', () => session.safeEmit('ended', 'transport closed'));
       peer.onNotification((n) => {
         if (n.method === 'producerClosed' && n.data.producerId === spec.producerId) session.safeEmit('ended', 'actor camera closed');
         if (n.method === 'roomClosed') session.safeEmit('ended', `room closed: ${n.data.code}`);
@@ -89,7 +96,7 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
       sessionId: this.spec.sessionId,
       framesIn: this.#framesIn,
       framesOut: this.#framesOut,
-      dropped: { ...this.#drops, superseded: this.#slot.dropped, error: this.#errors },
+      dropped: { ...this.#drops, superseded: this.#slot.dropped, error: this.#errors, ...(this.#badMessages ? { malformed: this.#badMessages } : {}) },
       stageMs: this.#stageMs,
       serverMs: this.#serverMs,
       ...this.#stage.status,
@@ -109,7 +116,7 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
     if (this.#closed) return;
     this.#closed = true;
     this.#slot.close();
-    this.#sink.stop();
+    this.#sink?.stop();
     this.#outTrack.stop();
     this.#stage.close();
     this.#peer.close();
@@ -122,17 +129,32 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
     this.#slot.offer({ frame, meta: { seq: this.#seq++, arrivalMs: performance.now() } });
   }
 
+  #onTrackMessage(data: unknown): void {
+    if (this.#closed) return;
+    this.#framesIn++;
+    let track: TrackMessage;
+    try {
+      if (!(data instanceof ArrayBuffer)) throw new TrackWireError(`expected a binary message, got ${typeof data}`);
+      track = decodeTrackMessage(data);
+    } catch (err) {
+      this.#badMessages++;
+      if (this.#badMessages === 1 || this.#badMessages % 100 === 0) this.#log.warn('malformed track message dropped', { err, malformed: this.#badMessages });
+      return;
+    }
+    this.#slot.offer({ track, meta: { seq: this.#seq++, arrivalMs: performance.now() } });
+  }
+
   async #process(q: Queued): Promise<void> {
     if (this.#closed) throw new InvalidStateError('session closed');
     try {
-      const out = await this.#stage.process(q.frame, q.meta);
+      const out = 'frame' in q ? await this.#stage.process(q.frame, q.meta) : await this.#stage.processTrack(q.track, q.meta);
       if (this.#closed) return;
       if ('dropped' in out) {
         this.#drops[out.dropped]++;
         return;
       }
       if (this.spec.measurement) {
-        const id = readStamp(q.frame.data, q.frame.width);
+        const id = 'frame' in q ? readStamp(q.frame.data, q.frame.width) : q.track.frameId & (2 ** STAMP_ID_BITS - 1);
         if (id !== null) writeStamp(out.frame.data, out.frame.width, id);
       }
       this.#source.onFrame(out.frame);

@@ -4,6 +4,9 @@
  * default and the fallback.
  */
 import { stampBlockSize } from '../../../shared/stamp.ts';
+import type { TrackMessage } from '../../../shared/track-wire.ts';
+import { i420Size } from '../media/convert.ts';
+import { drawLandmarkPlot, plotSize } from '../pipeline/landmark-plot.ts';
 
 export interface I420 {
   width: number;
@@ -47,6 +50,8 @@ export interface StageStatus {
 export interface Stage {
   readonly name: string;
   process(frame: I420, meta: FrameMeta): Promise<StageResult>;
+  /** Privacy mode: one frame's landmarks from the actor's device instead of a camera frame. */
+  processTrack(track: TrackMessage, meta: FrameMeta): Promise<StageResult>;
   control(c: StageControl): Promise<void>;
   readonly status: StageStatus;
   close(): void;
@@ -74,6 +79,17 @@ export class PassthroughStage implements Stage {
     this.#out.set(frame.data);
     drawCounter(this.#out, frame.width, frame.height, ++this.#count);
     return Promise.resolve({ frame: { width: frame.width, height: frame.height, data: this.#out }, timings: { passthrough: performance.now() - t0 } });
+  }
+
+  /** Privacy mode has no video to pass through: the stage shows the received landmarks as dots. */
+  processTrack(track: TrackMessage, _meta: FrameMeta): Promise<StageResult> {
+    const t0 = performance.now();
+    const { width, height } = plotSize(track.width, track.height);
+    if (this.#out.length !== i420Size(width, height)) this.#out = new Uint8Array(i420Size(width, height));
+    drawLandmarkPlot(this.#out, width, height, track.points, track.width, track.height);
+    drawCounter(this.#out, width, height, ++this.#count);
+    this.status.face = track.points !== null;
+    return Promise.resolve({ frame: { width, height, data: this.#out }, timings: { passthrough: performance.now() - t0 } });
   }
 
   close(): void {}

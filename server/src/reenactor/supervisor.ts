@@ -13,7 +13,7 @@ import type { Metrics } from '../metrics/metrics.ts';
 import { TypedEmitter } from '../util/emitter.ts';
 import { ErrorCodes, type ErrorCode } from '../../../shared/errors.ts';
 import type { SessionOptions, SessionState, SessionStatsData } from '../../../shared/protocol.ts';
-import type { ChildMessage, ParentMessage, SessionSpec, SessionStats } from './ipc.ts';
+import type { ChildMessage, ParentMessage, SessionSource, SessionSpec, SessionStats } from './ipc.ts';
 import type { StageControl } from './stage.ts';
 import { CodedError } from '../../../shared/errors.ts';
 
@@ -47,6 +47,7 @@ export interface SessionSettings {
 interface SessionEntry {
   roomId: string;
   producerId: string;
+  source: SessionSource;
   child: ChildHandle;
   state: SessionState;
   settings: SessionSettings;
@@ -108,7 +109,7 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
     return this.#sessions.get(roomId)?.state;
   }
 
-  startSession(roomId: string, producerId: string, settings: SessionSettings): void {
+  startSession(roomId: string, producerId: string, settings: SessionSettings, source: SessionSource = 'video'): void {
     if (this.#closed) return;
     const existing = this.#sessions.get(roomId);
     if (existing) {
@@ -116,7 +117,7 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
       this.stopSession(roomId);
     }
     const child = this.#place();
-    const entry: SessionEntry = { roomId, producerId, child, state: 'starting', settings: { ...settings, options: { ...settings.options } }, degradeLevel: 0 };
+    const entry: SessionEntry = { roomId, producerId, source, child, state: 'starting', settings: { ...settings, options: { ...settings.options } }, degradeLevel: 0 };
     this.#sessions.set(roomId, entry);
     this.#setState(entry, 'starting');
     if (child.ready) child.send({ type: 'start', spec: this.#spec(entry) });
@@ -204,6 +205,7 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
       url: this.#deps.serverUrl(),
       token: this.#deps.mintToken(entry.roomId),
       producerId: entry.producerId,
+      source: entry.source,
       measurement: config.measurement,
       stage: config.stage,
       outputBitrate: config.outputBitrate,

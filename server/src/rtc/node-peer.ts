@@ -12,7 +12,7 @@ import { Device } from 'mediasoup-client';
 import type { types as msc } from 'mediasoup-client';
 import './wrtc.ts';
 import { SignalClient, type ClientSocket } from '../../../shared/signal-client.ts';
-import { SIGNALLING_PATH, type Notification, type ProducerLabel, type ResponseData } from '../../../shared/protocol.ts';
+import { SIGNALLING_PATH, TRACKS_PROTOCOL, pickStreamParameters, type DataLabel, type Notification, type ProducerLabel, type ResponseData } from '../../../shared/protocol.ts';
 import { InvalidStateError } from '../../../shared/errors.ts';
 
 export interface NodePeerOptions {
@@ -30,6 +30,8 @@ export class NodePeer {
   #recv?: msc.Transport;
   readonly #producers = new Set<msc.Producer>();
   readonly #consumers = new Set<msc.Consumer>();
+  readonly #dataProducers = new Set<msc.DataProducer>();
+  readonly #dataConsumers = new Set<msc.DataConsumer>();
   #closed = false;
 
   private constructor(signal: SignalClient, join: ResponseData['join'], device: Device) {
@@ -113,6 +115,33 @@ export class NodePeer {
     return consumer;
   }
 
+  /**
+   * Opens privacy mode's landmark channel: unordered and without retransmits, since a late
+   * frame of landmarks is worthless once the next one is out.
+   */
+  async produceTracks(): Promise<msc.DataProducer> {
+    const transport = await this.#sendTransport();
+    const dp = await transport.produceData({ ordered: false, maxRetransmits: 0, label: 'tracks', protocol: TRACKS_PROTOCOL });
+    this.#dataProducers.add(dp);
+    return dp;
+  }
+
+  /** Consumes a data producer (the reenactor reading an actor's landmarks). */
+  async consumeData(dataProducerId: string): Promise<msc.DataConsumer> {
+    const transport = await this.#recvTransport();
+    const info = await this.signal.request('consumeData', { transportId: transport.id, dataProducerId });
+    const dc = await transport.consumeData({
+      id: info.id,
+      dataProducerId: info.dataProducerId,
+      sctpStreamParameters: info.sctpStreamParameters as msc.SctpStreamParameters,
+      label: info.label,
+      protocol: info.protocol,
+    });
+    dc.binaryType = 'arraybuffer';
+    this.#dataConsumers.add(dc);
+    return dc;
+  }
+
   /** Closes tracks, producers, consumers, transports and the socket. */
   close(): void {
     if (this.#closed) return;
@@ -135,8 +164,12 @@ export class NodePeer {
       c.track.stop();
       c.close();
     }
+    for (const d of this.#dataProducers) d.close();
+    for (const d of this.#dataConsumers) d.close();
     this.#producers.clear();
     this.#consumers.clear();
+    this.#dataProducers.clear();
+    this.#dataConsumers.clear();
     this.#send?.close();
     this.#recv?.close();
   }
@@ -150,8 +183,15 @@ export class NodePeer {
       iceParameters: info.iceParameters as msc.IceParameters,
       iceCandidates: info.iceCandidates as msc.IceCandidate[],
       dtlsParameters: info.dtlsParameters as msc.DtlsParameters,
+      sctpParameters: info.sctpParameters as msc.SctpParameters | undefined,
     });
     this.#wireConnect(t);
+    t.on('producedata', ({ sctpStreamParameters, label, protocol }, callback, errback) => {
+      this.signal
+        .request('produceData', { transportId: t.id, sctpStreamParameters: pickStreamParameters(sctpStreamParameters), label: label as DataLabel, protocol })
+        .then(({ dataProducerId }) => callback({ id: dataProducerId }))
+        .catch(errback);
+    });
     t.on('produce', ({ kind, rtpParameters, appData }, callback, errback) => {
       this.signal
         .request('produce', { transportId: t.id, kind, rtpParameters: rtpParameters as never, label: appData['label'] as ProducerLabel })
@@ -171,6 +211,7 @@ export class NodePeer {
       iceParameters: info.iceParameters as msc.IceParameters,
       iceCandidates: info.iceCandidates as msc.IceCandidate[],
       dtlsParameters: info.dtlsParameters as msc.DtlsParameters,
+      sctpParameters: info.sctpParameters as msc.SctpParameters | undefined,
     });
     this.#wireConnect(t);
     this.#recv = t;

@@ -12,11 +12,15 @@ import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import { TypedEmitter } from '../util/emitter.ts';
 import { CodedError, ErrorCodes } from '../../../shared/errors.ts';
-import type { Notification, ProducerLabel, Role, TransportInfo } from '../../../shared/protocol.ts';
+import type { DataLabel, Notification, ProducerLabel, Role, TransportInfo } from '../../../shared/protocol.ts';
+import { trackMessageBytes } from '../../../shared/track-wire.ts';
+import { LANDMARK_COUNT_WITH_IRIS } from '../../../shared/tracking.ts';
 
 export interface PeerEvents {
   /** A producer was created; the owner announces it to the room. */
   newproducer: [producer: types.Producer, label: ProducerLabel];
+  /** A data producer was created (privacy mode's landmark channel). */
+  newdataproducer: [dataProducer: types.DataProducer, label: DataLabel];
   close: [];
   [key: string]: unknown[];
 }
@@ -32,6 +36,8 @@ export interface PeerOptions {
 
 const MAX_TRANSPORTS = 4;
 const MAX_CONSUMERS = 32;
+/** SCTP messages above this are refused by the transport: the largest track message, with room to spare. */
+const MAX_SCTP_MESSAGE_BYTES = 4 * trackMessageBytes(LANDMARK_COUNT_WITH_IRIS);
 
 export class Peer extends TypedEmitter<PeerEvents> {
   readonly id: string;
@@ -43,6 +49,8 @@ export class Peer extends TypedEmitter<PeerEvents> {
   readonly #transports = new Map<string, types.WebRtcTransport>();
   readonly #producers = new Map<string, types.Producer>();
   readonly #consumers = new Map<string, types.Consumer>();
+  readonly #dataProducers = new Map<string, types.DataProducer>();
+  readonly #dataConsumers = new Map<string, types.DataConsumer>();
   readonly #iceTimers = new Map<string, NodeJS.Timeout>();
   #closed = false;
 
@@ -90,6 +98,12 @@ export class Peer extends TypedEmitter<PeerEvents> {
       enableUdp: true,
       enableTcp: true,
       preferUdp: true,
+      // Data channels (privacy mode's landmarks). The association only starts once a peer opens one.
+      enableSctp: true,
+      maxSendMessageSize: MAX_SCTP_MESSAGE_BYTES,
+      maxReceiveMessageSize: MAX_SCTP_MESSAGE_BYTES,
+      // A late landmark message is worthless: keep the send queue to a few frames.
+      sctpSendBufferSize: 16 * MAX_SCTP_MESSAGE_BYTES,
       appData: { direction },
     });
     if (this.#closed) {
@@ -128,6 +142,7 @@ export class Peer extends TypedEmitter<PeerEvents> {
       iceParameters: transport.iceParameters,
       iceCandidates: transport.iceCandidates,
       dtlsParameters: transport.dtlsParameters,
+      sctpParameters: transport.sctpParameters,
     };
   }
 
@@ -147,6 +162,31 @@ export class Peer extends TypedEmitter<PeerEvents> {
     producer.observer.once('close', () => this.#producers.delete(producer.id));
     this.safeEmit('newproducer', producer, label);
     return producer;
+  }
+
+  /** Privacy mode: the actor's landmark channel. One per peer. */
+  async produceData(transportId: string, sctpStreamParameters: types.SctpStreamParameters, label: DataLabel, protocol = ''): Promise<types.DataProducer> {
+    if (this.role !== 'actor') throw new CodedError(ErrorCodes.FORBIDDEN, `role ${this.role} cannot produce ${label}`);
+    const transport = this.#transport(transportId);
+    if (transport.appData['direction'] !== 'send') throw new CodedError(ErrorCodes.INVALID_STATE, 'not a send transport');
+    if (this.#dataProducers.size >= 1) throw new CodedError(ErrorCodes.INVALID_STATE, 'too many data producers');
+    const dataProducer = await transport.produceData({ sctpStreamParameters, label, protocol, appData: { label, peerId: this.id } });
+    this.#dataProducers.set(dataProducer.id, dataProducer);
+    dataProducer.observer.once('close', () => this.#dataProducers.delete(dataProducer.id));
+    this.safeEmit('newdataproducer', dataProducer, label);
+    return dataProducer;
+  }
+
+  /** Only the reenactor reads an actor's landmarks. */
+  async consumeData(transportId: string, dataProducer: types.DataProducer): Promise<types.DataConsumer> {
+    if (this.role !== 'reenactor') throw new CodedError(ErrorCodes.FORBIDDEN, 'only the reenactor consumes tracks');
+    const transport = this.#transport(transportId);
+    if (transport.appData['direction'] !== 'recv') throw new CodedError(ErrorCodes.INVALID_STATE, 'not a recv transport');
+    if (this.#dataConsumers.size >= 4) throw new CodedError(ErrorCodes.INVALID_STATE, 'too many data consumers');
+    const dataConsumer = await transport.consumeData({ dataProducerId: dataProducer.id });
+    this.#dataConsumers.set(dataConsumer.id, dataConsumer);
+    dataConsumer.observer.once('close', () => this.#dataConsumers.delete(dataConsumer.id));
+    return dataConsumer;
   }
 
   closeProducer(producerId: string): void {
@@ -184,6 +224,8 @@ export class Peer extends TypedEmitter<PeerEvents> {
     this.#transports.clear();
     this.#producers.clear();
     this.#consumers.clear();
+    this.#dataProducers.clear();
+    this.#dataConsumers.clear();
     this.safeEmit('close');
     this.removeAllListeners();
   }

@@ -18,6 +18,9 @@ export interface RoomEvents {
   actorvideo: [producer: types.Producer];
   /** The actor's camera producer closed (stop the session). */
   actorvideoclosed: [producerId: string];
+  /** The actor's landmark channel appeared (privacy mode: start a session on it). */
+  actortracks: [dataProducer: types.DataProducer];
+  actortracksclosed: [dataProducerId: string];
   /** Only the reenactor (or nobody) is left. */
   idle: [];
   close: [];
@@ -30,6 +33,7 @@ export class Room extends TypedEmitter<RoomEvents> {
   readonly #log: Logger;
   readonly #peers = new Map<string, Peer>();
   readonly #producers = new Map<string, { producer: types.Producer; info: ProducerInfo }>();
+  readonly #dataProducers = new Map<string, types.DataProducer>();
   #closed = false;
 
   private constructor(id: string, router: types.Router, worker: types.Worker, log: Logger) {
@@ -76,10 +80,20 @@ export class Room extends TypedEmitter<RoomEvents> {
     return undefined;
   }
 
+  /** The actor's landmark channel (privacy mode), if any. */
+  get actorTracks(): types.DataProducer | undefined {
+    return this.#dataProducers.values().next().value;
+  }
+
+  dataProducer(id: string): types.DataProducer | undefined {
+    return this.#dataProducers.get(id);
+  }
+
   addPeer(peer: Peer): void {
     if (this.#closed) throw new CodedError(ErrorCodes.ROOM_CLOSED, 'room closed');
     this.#peers.set(peer.id, peer);
     peer.on('newproducer', (producer, label) => this.#onProducer(peer, producer, label));
+    peer.on('newdataproducer', (dataProducer) => this.#onDataProducer(dataProducer));
     peer.once('close', () => {
       this.#peers.delete(peer.id);
       this.broadcast({ method: 'peerLeft', data: { peerId: peer.id } }, peer.id);
@@ -88,9 +102,10 @@ export class Room extends TypedEmitter<RoomEvents> {
     });
   }
 
-  /** Throws if a camera producer already exists: one actor per room. */
-  assertCanProduceCamera(): void {
+  /** Throws if the room already has an actor source (camera video or privacy-mode tracks): one actor per room. */
+  assertNoActorSource(): void {
     if (this.actorVideo) throw new CodedError(ErrorCodes.ROOM_TAKEN, 'this room already has an actor camera');
+    if (this.actorTracks) throw new CodedError(ErrorCodes.ROOM_TAKEN, 'this room already has an actor (privacy mode)');
   }
 
   broadcast(n: Notification, exceptPeerId?: string): void {
@@ -105,6 +120,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     for (const p of [...this.#peers.values()]) p.close();
     this.#peers.clear();
     this.#producers.clear();
+    this.#dataProducers.clear();
     this.#router.close();
     this.safeEmit('close');
     this.removeAllListeners();
@@ -121,5 +137,14 @@ export class Room extends TypedEmitter<RoomEvents> {
       if (isActorVideo && !this.#closed) this.safeEmit('actorvideoclosed', producer.id);
     });
     if (isActorVideo) this.safeEmit('actorvideo', producer);
+  }
+
+  #onDataProducer(dataProducer: types.DataProducer): void {
+    this.#dataProducers.set(dataProducer.id, dataProducer);
+    dataProducer.observer.once('close', () => {
+      this.#dataProducers.delete(dataProducer.id);
+      if (!this.#closed) this.safeEmit('actortracksclosed', dataProducer.id);
+    });
+    this.safeEmit('actortracks', dataProducer);
   }
 }

@@ -265,6 +265,46 @@ export class Tracker {
     return result;
   }
 
+  /**
+   * Tracks one frame from landmarks found elsewhere (privacy mode: the actor's browser runs the
+   * same face-mesh model and sends its points). Skips the models and runs the rest of the
+   * pipeline as for a camera frame: One Euro filter, pose, expression, and the found/lost events.
+   * `points` is x y z per landmark in frame pixels (468 or 478 points; the first 468 are used
+   * unless this tracker has irises), or null when the sender found no face.
+   */
+  processLandmarks(points: Float32Array | null, timeMs: number, score = 1): TrackResult {
+    if (this.#closed) throw new InvalidStateError('tracker is closed');
+    if (this.#busy) throw new TrackerError('E_TRACKER_BUSY', 'processLandmarks() called while a frame is being tracked');
+    if (!Number.isFinite(timeMs)) throw new TypeError('timeMs must be a finite number');
+    const started = performance.now();
+    const frameNo = ++this.#frame;
+    this.#stats.frames++;
+    const result = emptyResult(frameNo, timeMs, this.#count);
+    const wasTracking = this.#roi !== null;
+    if (!points) {
+      if (wasTracking) {
+        this.#stats.lostEvents++;
+        this.#events.safeEmit('faceLost', { frame: frameNo });
+      }
+      this.reset();
+      return result;
+    }
+    if (points.length < this.#count * 3) throw new TypeError(`expected at least ${this.#count} points, got ${points.length / 3}`);
+    for (let i = 0; i < this.#count * 3; i++) {
+      const v = points[i]!;
+      if (!Number.isFinite(v)) throw new TypeError(`landmark value ${i} is not finite`);
+      this.#projected[i] = v;
+    }
+    if (!wasTracking) this.#events.safeEmit('faceFound', { frame: frameNo, faces: 1 });
+    this.#faces = 1;
+    this.#stats.framesWithFace++;
+    const roi = rectFromLandmarks(this.#projected, LANDMARK_COUNT);
+    this.#roi = roi;
+    this.#finish(result, roi, score, timeMs);
+    result.timings.totalMs = performance.now() - started;
+    return result;
+  }
+
   #finish(result: TrackResult, roi: Rect, presence: number, timeMs: number): void {
     this.#smoothed.set(this.#projected);
     this.#filter?.apply(this.#smoothed, timeMs, roi.width / 1.5);
