@@ -20,7 +20,7 @@ import type { ReenactServer } from '../server/src/server.ts';
 import { Tracker } from '../server/src/tracking/tracker.ts';
 import { mouthOpening } from '../server/src/render/fidelity.ts';
 import type { RawFrame } from '../server/src/media/video-io.ts';
-import { fixture, startServer } from './helpers/server.ts';
+import { fixture, startServer, waitFor } from './helpers/server.ts';
 import {
   artifactsDir,
   chromiumAvailable,
@@ -123,32 +123,98 @@ test('actor page goes live: the output plays, picking a target switches to it, a
   if (docShots) await docScreenshot(join(artifactsDir, 'actor.png'), new URL('../docs/img/actor.png', import.meta.url).pathname);
 });
 
-test('the face in the output follows the fake camera face (tracker on frames grabbed from the page)', { timeout: 90_000, skip }, async () => {
-  assert.ok(actor, 'actor journey did not run');
+interface FollowReport {
+  frames: number;
+  faceInCamera: number;
+  faceInOutput: number;
+  cameraStd: { yaw: number; mouth: number };
+  outputStd: { yaw: number; mouth: number };
+  yaw: ReturnType<typeof laggedCorrelation>;
+  mouth: ReturnType<typeof laggedCorrelation>;
+}
+
+/** Grabs 8 s of camera and output frames from the actor page and measures how the output face follows the camera face. */
+async function followCamera(page: Page): Promise<FollowReport> {
   // 8 s: more than one loop of the 5 s fake-camera clip, so a quiet stretch cannot decide the result.
-  const [cam = [], out = []] = await grabFrames(actor, ['#local', '#output'], { count: 80, intervalMs: 100, maxSide: 320 });
+  const [cam = [], out = []] = await grabFrames(page, ['#local', '#output'], { count: 80, intervalMs: 100, maxSide: 320 });
   const c = await trackAll(cam);
   const o = await trackAll(out);
   const ok = c.tracks.map((t, i) => Number.isFinite(t.mouth + t.yaw) && Number.isFinite((o.tracks[i]?.mouth ?? NaN) + (o.tracks[i]?.yaw ?? NaN)));
   const pick = (xs: { mouth: number; yaw: number }[], k: 'mouth' | 'yaw'): number[] => signal(xs, k).filter((_, i) => ok[i]);
   // The output lags the camera by the glass-to-glass delay: allow up to 800 ms.
-  const yaw = laggedCorrelation(pick(c.tracks, 'yaw'), pick(o.tracks, 'yaw'), 8);
-  const mouth = laggedCorrelation(pick(c.tracks, 'mouth'), pick(o.tracks, 'mouth'), 8);
-  const report = {
-    stage,
+  return {
     frames: cam.length,
     faceInCamera: c.found,
     faceInOutput: o.found,
     cameraStd: { yaw: std(pick(c.tracks, 'yaw')), mouth: std(pick(c.tracks, 'mouth')) },
     outputStd: { yaw: std(pick(o.tracks, 'yaw')), mouth: std(pick(o.tracks, 'mouth')) },
-    yaw,
-    mouth,
+    yaw: laggedCorrelation(pick(c.tracks, 'yaw'), pick(o.tracks, 'yaw'), 8),
+    mouth: laggedCorrelation(pick(c.tracks, 'mouth'), pick(o.tracks, 'mouth'), 8),
   };
+}
+
+function assertFollows(report: FollowReport): void {
+  assert.ok(report.faceInOutput >= 0.8 * report.frames, `a face in only ${report.faceInOutput} of ${report.frames} output frames`);
+  assert.ok(report.outputStd.yaw > 1 || report.outputStd.mouth > 0.003, 'the output face does not move');
+  assert.ok(Math.max(report.yaw.r, report.mouth.r) >= 0.5, `output motion does not follow the camera (yaw r=${report.yaw.r.toFixed(2)}, mouth r=${report.mouth.r.toFixed(2)})`);
+}
+
+test('the face in the output follows the fake camera face (tracker on frames grabbed from the page)', { timeout: 90_000, skip }, async () => {
+  assert.ok(actor, 'actor journey did not run');
+  const report = { stage, ...(await followCamera(actor)) };
   console.log('face follows', JSON.stringify(report));
   await writeFile(join(artifactsDir, 'browser-face-follow.json'), JSON.stringify(report, null, 2));
-  assert.ok(o.found >= 0.8 * out.length, `a face in only ${o.found} of ${out.length} output frames`);
-  assert.ok(report.outputStd.yaw > 1 || report.outputStd.mouth > 0.003, 'the output face does not move');
-  assert.ok(Math.max(yaw.r, mouth.r) >= 0.5, `output motion does not follow the camera (yaw r=${yaw.r.toFixed(2)}, mouth r=${mouth.r.toFixed(2)})`);
+  assertFollows(report);
+});
+
+/** Medians of the actor page's 1 Hz stats over `seconds`: upstream kbit/s, on-device tracking ms, the glass-to-glass estimate. */
+async function sampleStats(page: Page, seconds: number): Promise<{ upKbps: number; trackMs: number | null; g2gEstimateMs: number | null; samples: number }> {
+  const rows: { up?: string; track?: string; g2g?: string }[] = [];
+  for (let i = 0; i < seconds; i++) {
+    await page.waitForTimeout(1000);
+    rows.push(await page.$eval('#stats', (el) => ({ up: (el as HTMLElement).dataset['upKbps'], track: (el as HTMLElement).dataset['trackMs'], g2g: (el as HTMLElement).dataset['g2g'] })));
+  }
+  const median = (xs: (string | undefined)[]): number | null => {
+    const v = xs.filter((x): x is string => x !== undefined).map(Number).sort((a, b) => a - b);
+    return v.length ? v[v.length >> 1]! : null;
+  };
+  return { upKbps: median(rows.map((r) => r.up)) ?? NaN, trackMs: median(rows.map((r) => r.track)), g2gEstimateMs: median(rows.map((r) => r.g2g)), samples: rows.length };
+}
+
+test('privacy mode: the page sends landmarks only, the server has no video producer from the actor, and the output still follows the camera face', { timeout: 120_000, skip }, async () => {
+  assert.ok(actor, 'actor journey did not run');
+  const room = server.rooms.get('journey');
+  assert.ok(room?.actorVideo, 'the actor should be publishing camera video before privacy mode');
+  const video = await sampleStats(actor, 6);
+  await actor.check('#privacy');
+  await actor.waitForFunction(() => document.body.dataset['privacy'] === 'true', null, { timeout: 30_000 });
+  await waitForState(actor, LIVE, 60_000);
+  await waitForPlayback(actor, '#output', 1, 30_000);
+  const privateRoom = server.rooms.get('journey');
+  assert.ok(privateRoom, 'room gone');
+  assert.equal(privateRoom.actorVideo, undefined, 'the server still has a video producer from the actor');
+  assert.deepEqual(privateRoom.producerInfos.filter((p) => p.label === 'camera'), [], 'the actor published media in privacy mode');
+  assert.ok(privateRoom.actorTracks, 'the server has no landmark channel from the actor');
+  await actor.waitForFunction(() => document.getElementById('stats')?.dataset['upKbps'] !== undefined, null, { timeout: 10_000 });
+  const landmarks = await sampleStats(actor, 6);
+  const follow = await followCamera(actor);
+  const report = {
+    stage,
+    upstreamKbps: { video: video.upKbps, landmarks: landmarks.upKbps, ratio: video.upKbps / landmarks.upKbps },
+    onDeviceTrackingMs: landmarks.trackMs,
+    glassToGlassEstimateMs: { video: video.g2gEstimateMs, landmarks: landmarks.g2gEstimateMs },
+    follow,
+  };
+  console.log('privacy mode', JSON.stringify(report));
+  await writeFile(join(artifactsDir, 'browser-privacy.json'), JSON.stringify(report, null, 2));
+  await actor.screenshot({ path: join(artifactsDir, 'actor-privacy.png') });
+  assertFollows(follow);
+  assert.ok(landmarks.upKbps < video.upKbps, `privacy mode sends more (${landmarks.upKbps} kbit/s) than video (${video.upKbps} kbit/s)`);
+  // Back to camera video for the journeys that follow.
+  await actor.uncheck('#privacy');
+  await actor.waitForFunction(() => document.body.dataset['privacy'] === 'false', null, { timeout: 30_000 });
+  await waitForState(actor, LIVE, 60_000);
+  await waitFor(() => server.rooms.get('journey')?.actorVideo !== undefined, 30_000, 'the camera producer to come back');
 });
 
 test('side-by-side and reset-neutral controls reach the session', { timeout: 60_000, skip }, async () => {

@@ -4,9 +4,14 @@
  * target face. Connection loss, a busy server and camera problems each have
  * their own state (banner.ts); the page reconnects by itself (live-room.ts).
  *
+ * Privacy mode (checkbox, or privacy=1): the page tracks the face itself and
+ * sends only landmarks (track-sender.ts); no camera video is published.
+ * Switching modes starts a fresh connection.
+ *
  * URL options: room=<id> (default demo), lowLatency=0 (keep the browser's
  * default jitter buffer), overlay=1 (start with the face overlay on),
- * debug=1 (window.reenactDebug for tests and the console).
+ * privacy=1 (start in privacy mode), debug=1 (window.reenactDebug for tests
+ * and the console).
  */
 import type { types as msc } from 'mediasoup-client';
 import type { Notification } from '../../shared/protocol.ts';
@@ -18,6 +23,7 @@ import type { RoomClient } from './room-client.ts';
 import { MediaStatsSampler, StatsPanel } from './stats.ts';
 import { SynthWatcher } from './synth.ts';
 import { TargetGallery } from './targets.ts';
+import { TrackSender } from './track-sender.ts';
 import { $, roomFromQuery, setBanner } from './ui.ts';
 
 const params = new URLSearchParams(location.search);
@@ -31,11 +37,17 @@ let stream: MediaStream | undefined;
 let producer: msc.Producer | undefined;
 let synth: SynthWatcher | undefined;
 let live: LiveRoom | undefined;
+let privacy = params.get('privacy') === '1';
+let sender: TrackSender | undefined;
+let upstream: { bytes: number; at: number } | undefined;
 
 const stats = new StatsPanel($('stats'), [
   ['fpsIn', 'fps in (server)'],
   ['fpsOut', 'fps out (server)'],
-  ['sendFps', 'camera fps sent'],
+  ['mode', 'sending'],
+  ['sendFps', 'frames sent / s'],
+  ['upstream', 'upstream'],
+  ['tracking', 'on-device tracking'],
   ['recvFps', 'output fps received'],
   ['g2g', 'glass-to-glass'],
   ['server', 'server p50 / p95'],
@@ -109,8 +121,27 @@ async function setup(client: RoomClient): Promise<void> {
     render();
   });
   facts.synth = synth.state;
-  producer = await client.publish(track, 'camera');
+  sender?.close();
+  sender = undefined;
+  upstream = undefined;
+  if (privacy) sender = await TrackSender.start(local, await client.publishTracks());
+  else producer = await client.publish(track, 'camera');
   $<HTMLInputElement>('sbs').checked = false;
+  $<HTMLInputElement>('sbs').disabled = privacy;
+  document.body.dataset['privacy'] = String(privacy);
+}
+
+/** Switches between camera video and landmarks only, on a fresh connection. */
+function setPrivacy(on: boolean): void {
+  if (on === privacy) return;
+  privacy = on;
+  sender?.close();
+  sender = undefined;
+  producer = undefined;
+  live?.close();
+  live = undefined;
+  controlsNote(on ? 'Privacy mode: only face landmarks leave this device; the camera picture stays here.' : '');
+  if (stream) startLive();
 }
 
 async function startCamera(deviceId?: string): Promise<void> {
@@ -196,6 +227,9 @@ function wireControls(): void {
     else output.requestPictureInPicture().catch((err: unknown) => controlsNote(`Pop-out unavailable: ${err instanceof Error ? err.message : String(err)}`));
   });
   $<HTMLSelectElement>('camera').addEventListener('change', (e) => void startCamera((e.target as HTMLSelectElement).value));
+  const privacyBox = $<HTMLInputElement>('privacy');
+  privacyBox.checked = privacy;
+  privacyBox.addEventListener('change', () => setPrivacy(privacyBox.checked));
   const overlayBox = $<HTMLInputElement>('face-overlay');
   overlayBox.addEventListener('change', () => void toggleOverlay(overlayBox.checked));
   if (params.get('overlay') === '1') {
@@ -206,7 +240,7 @@ function wireControls(): void {
 
 let overlay: import('./overlay.ts').FaceOverlay | undefined;
 // ?debug=1 exposes the page's parts to tests and the console.
-if (params.get('debug') === '1') Object.assign(window, { reenactDebug: { overlay: () => overlay, live: () => live } });
+if (params.get('debug') === '1') Object.assign(window, { reenactDebug: { overlay: () => overlay, live: () => live, sender: () => sender } });
 async function toggleOverlay(on: boolean): Promise<void> {
   overlay?.close();
   overlay = undefined;
@@ -222,8 +256,28 @@ async function toggleOverlay(on: boolean): Promise<void> {
 }
 
 const sampler = new MediaStatsSampler();
+/** Upstream bits per second of the send transport (all of it: media or data, and headers), over the last interval. */
+async function upstreamKbps(): Promise<{ kbps?: number; rttMs?: number }> {
+  const s = await live?.client?.sendStats();
+  if (!s) return {};
+  const now = performance.now();
+  const prev = upstream;
+  upstream = { bytes: s.bytes, at: now };
+  if (!prev || s.bytes < prev.bytes) return { rttMs: s.rttMs };
+  return { kbps: ((s.bytes - prev.bytes) * 8) / (now - prev.at), rttMs: s.rttMs };
+}
+
 setInterval(() => {
-  void sampler.sample(producer, synth?.consumer).then((m) => stats.render(m));
+  void Promise.all([sampler.sample(producer, synth?.consumer), upstreamKbps()]).then(([m, up]) => {
+    m.upKbps = up.kbps;
+    m.rttUpMs ??= up.rttMs;
+    if (sender) {
+      m.sendFps = sender.stats.fps;
+      m.trackMs = sender.stats.trackMs;
+    }
+    m.mode = privacy ? 'landmarks only' : 'camera video';
+    stats.render(m);
+  });
   render();
 }, 1000);
 

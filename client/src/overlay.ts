@@ -10,11 +10,8 @@
  * the browser. close() stops the loop, frees the landmarker and clears the
  * canvas; it is idempotent.
  */
-import { FaceLandmarker, FilesetResolver, type NormalizedLandmark } from '@mediapipe/tasks-vision';
-
-const ASSETS = '/dist/face';
-/** The face-mesh model has 468 points; Tasks pads its output to 478 (irises) for this model. */
-const MESH_POINTS = 468;
+import type { FaceLandmarker, NormalizedLandmark } from '@mediapipe/tasks-vision';
+import { MESH_POINTS, createFaceLandmarker } from './landmarker.ts';
 
 export class FaceOverlay {
   readonly #video: HTMLVideoElement;
@@ -41,12 +38,7 @@ export class FaceOverlay {
   static async start(video: HTMLVideoElement, canvas: HTMLCanvasElement, maxFps = 15): Promise<FaceOverlay> {
     const ctx = canvas.getContext('2d');
     if (!ctx) throw new Error('no 2d canvas');
-    const fileset = await FilesetResolver.forVisionTasks(`${ASSETS}/wasm`);
-    const landmarker = await FaceLandmarker.createFromOptions(fileset, {
-      baseOptions: { modelAssetPath: `${ASSETS}/face_landmarker.task`, delegate: 'CPU' },
-      runningMode: 'VIDEO',
-      numFaces: 1,
-    });
+    const landmarker = await createFaceLandmarker();
     const overlay = new FaceOverlay(video, canvas, ctx, landmarker, maxFps);
     canvas.hidden = false;
     overlay.#schedule();

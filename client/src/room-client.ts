@@ -12,7 +12,7 @@ import { Device } from 'mediasoup-client';
 import type { types as msc } from 'mediasoup-client';
 import { SignalClient, type ClientSocket } from '../../shared/signal-client.ts';
 import { CodedError, ErrorCodes, InvalidStateError } from '../../shared/errors.ts';
-import { SIGNALLING_PATH, type Notification, type ProducerLabel, type ResponseData, type Role } from '../../shared/protocol.ts';
+import { SIGNALLING_PATH, TRACKS_PROTOCOL, pickStreamParameters, type DataLabel, type Notification, type ProducerLabel, type ResponseData, type Role } from '../../shared/protocol.ts';
 import { httpError } from './messages.ts';
 
 /** Fetches a room token from the embedded token endpoint; failures reject with CodedError. */
@@ -92,6 +92,28 @@ export class RoomClient {
     return t.produce({ track, codec: vp8, encodings: [{ maxBitrate: 1_500_000 }], appData: { label }, stopTracks: false });
   }
 
+  /** Privacy mode's landmark channel: unordered, no retransmits (a late frame of landmarks is worthless). */
+  async publishTracks(): Promise<msc.DataProducer> {
+    const t = await this.#transport('send');
+    return t.produceData({ ordered: false, maxRetransmits: 0, label: 'tracks', protocol: TRACKS_PROTOCOL });
+  }
+
+  /**
+   * The send transport's totals: bytes put on the wire (media or data, with all their
+   * headers) and the current round trip, ms. Undefined before the transport exists.
+   */
+  async sendStats(): Promise<{ bytes: number; rttMs?: number } | undefined> {
+    if (!this.#send || this.#send.closed) return undefined;
+    const report = await this.#send.getStats().catch(() => undefined);
+    let bytes: number | undefined;
+    let rttMs: number | undefined;
+    report?.forEach((s: Record<string, unknown>) => {
+      if (s['type'] === 'transport' && typeof s['bytesSent'] === 'number') bytes = (bytes ?? 0) + s['bytesSent'];
+      if (s['type'] === 'candidate-pair' && s['state'] === 'succeeded' && typeof s['currentRoundTripTime'] === 'number') rttMs = s['currentRoundTripTime'] * 1000;
+    });
+    return bytes === undefined ? undefined : { bytes, rttMs };
+  }
+
   async consume(producerId: string): Promise<msc.Consumer> {
     const t = await this.#transport('recv');
     const info = await this.signal.request('consume', { transportId: t.id, producerId, rtpCapabilities: this.#device.rtpCapabilities as Record<string, unknown> });
@@ -124,6 +146,7 @@ export class RoomClient {
       iceParameters: info.iceParameters as msc.IceParameters,
       iceCandidates: info.iceCandidates as msc.IceCandidate[],
       dtlsParameters: info.dtlsParameters as msc.DtlsParameters,
+      sctpParameters: info.sctpParameters as msc.SctpParameters | undefined,
     };
     const t = direction === 'send' ? this.#device.createSendTransport(params) : this.#device.createRecvTransport(params);
     t.on('connect', ({ dtlsParameters }, cb, eb) => {
@@ -137,6 +160,11 @@ export class RoomClient {
         this.signal
           .request('produce', { transportId: t.id, kind, rtpParameters: rtpParameters as never, label: appData['label'] as ProducerLabel })
           .then(({ producerId }) => cb({ id: producerId }), eb);
+      });
+      t.on('producedata', ({ sctpStreamParameters, label, protocol }, cb, eb) => {
+        this.signal
+          .request('produceData', { transportId: t.id, sctpStreamParameters: pickStreamParameters(sctpStreamParameters), label: label as DataLabel, protocol })
+          .then(({ dataProducerId }) => cb({ id: dataProducerId }), eb);
       });
       this.#send = t;
     } else {

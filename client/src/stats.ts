@@ -7,6 +7,8 @@
  *   capture (≈ one camera frame) + encode + RTT_up/2 + server p50
  *     + RTT_down/2 + jitter buffer + decode + render (≈ one display frame)
  *
+ * In privacy mode on-device tracking takes the place of encoding.
+ *
  * The estimate leaves out the camera's own pipeline and the display's scan-out,
  * which no API reports; docs/client.md compares it with a measured figure.
  */
@@ -14,7 +16,13 @@ import type { types as msc } from 'mediasoup-client';
 import type { SessionStatsData } from '../../shared/protocol.ts';
 
 export interface MediaSample {
+  /** What the page sends: camera video, or landmarks only (privacy mode). */
+  mode?: string;
   sendFps?: number;
+  /** Send transport's upstream rate, kbit/s (media or data, with all headers). */
+  upKbps?: number;
+  /** Privacy mode: on-device tracking per frame, ms (it takes the place of encoding). */
+  trackMs?: number;
   recvFps?: number;
   encodeMs?: number;
   decodeMs?: number;
@@ -61,7 +69,7 @@ function perFrameMs(now: number | undefined, prev: number | undefined, n: number
 
 export function glassToGlassEstimate(m: MediaSample, serverMs: number | undefined): number | undefined {
   if (m.jitterBufferMs === undefined || m.decodeMs === undefined || serverMs === undefined) return undefined;
-  return CAPTURE_MS + (m.encodeMs ?? 0) + (m.rttUpMs ?? 0) / 2 + serverMs + (m.rttDownMs ?? 0) / 2 + m.jitterBufferMs + m.decodeMs + RENDER_MS;
+  return CAPTURE_MS + (m.trackMs ?? m.encodeMs ?? 0) + (m.rttUpMs ?? 0) / 2 + serverMs + (m.rttDownMs ?? 0) / 2 + m.jitterBufferMs + m.decodeMs + RENDER_MS;
 }
 
 export class MediaStatsSampler {
@@ -146,7 +154,10 @@ export class StatsPanel {
     const values: Record<string, string> = {
       fpsIn: s ? fmt(s.fpsIn, 1) : '—',
       fpsOut: s ? fmt(s.fpsOut, 1) : '—',
+      mode: m.mode ?? '—',
       sendFps: fmt(m.sendFps, 0),
+      upstream: fmt(m.upKbps, 0, ' kbit/s'),
+      tracking: fmt(m.trackMs, 1, ' ms'),
       recvFps: fmt(m.recvFps, 0),
       server: s ? `${s.serverMsP50.toFixed(0)} / ${s.serverMsP95.toFixed(0)} ms` : '—',
       network: m.rttUpMs !== undefined || m.rttDownMs !== undefined ? `${fmt(m.rttUpMs, 0)} / ${fmt(m.rttDownMs, 0)} ms` : '—',
@@ -161,6 +172,8 @@ export class StatsPanel {
     const data = this.#root.dataset;
     if (g2g !== undefined) data['g2g'] = g2g.toFixed(1);
     if (m.recvFps !== undefined) data['recvFps'] = String(m.recvFps);
+    if (m.upKbps !== undefined) data['upKbps'] = m.upKbps.toFixed(1);
+    if (m.trackMs !== undefined) data['trackMs'] = m.trackMs.toFixed(1);
     if (m.jitterBufferMs !== undefined) data['jitterMs'] = m.jitterBufferMs.toFixed(1);
     if (s) {
       data['fpsOut'] = String(s.fpsOut);
