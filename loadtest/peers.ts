@@ -224,6 +224,11 @@ export class TracksActor {
     return this.#sent;
   }
 
+  /** Sends arbitrary bytes or text on the landmark channel (fault tests). */
+  sendRaw(data: ArrayBuffer | string): void {
+    this.#dp.send(data);
+  }
+
   finished(): Promise<void> {
     return this.#done;
   }
