@@ -36,6 +36,8 @@ export interface LoadtestOptions {
   width: number;
   height: number;
   stage: Stage;
+  /** Actors send landmarks (tracked from the footage up front) instead of video: privacy mode. */
+  privacy: boolean;
   /** Ramp mode: stop when the step's pooled p95 glass-to-glass latency exceeds this. */
   p95LimitMs: number;
   /** Ramp mode: the most sessions to add. */
@@ -67,6 +69,8 @@ export const USAGE = `usage: npm run loadtest -- --driving <video> --out <dir> [
   --fps N               actor frame rate (default 15, max ${CAPS.maxFps})
   --width W --height H  actor frame size (default 640x480, max ${CAPS.maxWidth}x${CAPS.maxHeight})
   --stage S             passthrough | reenact, for the spawned server (default passthrough)
+  --privacy             actors send face landmarks over a data channel instead of video
+                        (privacy mode; the footage is tracked once, up front)
   --ramp                add sessions one at a time until p95 > --p95-limit or --max-sessions
   --p95-limit MS        ramp stop threshold (default 250)
   --max-sessions M      ramp ceiling (default 8, max ${CAPS.maxSessions})
@@ -122,6 +126,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
         width: { type: 'string' },
         height: { type: 'string' },
         stage: { type: 'string' },
+        privacy: { type: 'boolean' },
         ramp: { type: 'boolean' },
         'p95-limit': { type: 'string' },
         'max-sessions': { type: 'string' },
@@ -158,6 +163,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     width,
     height,
     stage,
+    privacy: values.privacy ?? false,
     p95LimitMs: num('p95-limit', values['p95-limit'], 250, 1, 60_000, false),
     maxSessions: num('max-sessions', values['max-sessions'], 8, 1, CAPS.maxSessions),
     stepWindowMs: num('step', values.step, 10, 2, 120, false) * 1000,

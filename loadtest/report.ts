@@ -84,6 +84,8 @@ export interface ReportConfig {
   width: number;
   height: number;
   stage: string;
+  /** Actors sent landmarks instead of video (privacy mode). */
+  privacy: boolean;
   p95LimitMs: number | null;
   maxSessions: number | null;
   stepWindowMs: number | null;
@@ -180,7 +182,7 @@ export function summaryText(r: Report, files?: { json: string; html: string }): 
   const c = r.config;
   const out: string[] = [];
   const what = r.ramp ? `ramp to ≤${r.ramp.maxSessions} sessions (p95 limit ${r.ramp.p95LimitMs} ms)` : `${c.sessions ?? '?'} session(s) × ${(c.durationMs ?? NaN) / 1000} s`;
-  out.push(`reenact loadtest [${r.status}]: ${what}, ${c.width}x${c.height}@${c.fps} fps, ${c.stage}, ${c.url ? `server ${c.url}` : 'spawned server'}`);
+  out.push(`reenact loadtest [${r.status}]: ${what}, ${c.width}x${c.height}@${c.fps} fps, ${c.stage}${c.privacy ? " (privacy mode: landmarks in)" : ""}, ${c.url ? `server ${c.url}` : 'spawned server'}`);
   if (r.error) out.push(`  error: ${r.error}`);
   if (r.ramp) {
     for (const s of r.ramp.steps) {

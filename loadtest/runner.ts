@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TokenSigner } from '../server/src/auth/tokens.ts';
 import { frameBytes } from '../server/src/media/video-io.ts';
-import { decodeClip, type DecodedClip } from './peers.ts';
+import { decodeClip, percentile, trackClip, type DecodedClip, type TrackedClip } from './peers.ts';
 import { CAPS, hardCapMs, type LoadtestOptions } from './options.ts';
 import { SpawnedServer } from './server-child.ts';
 import { LoadSession, type TokenSource } from './session.ts';
@@ -45,6 +45,7 @@ interface Ctx {
   url: string;
   tokens: TokenSource;
   clip: DecodedClip;
+  tracked: TrackedClip | undefined;
   runId: string;
   /** performance.now() at the first session start; report times count from here. */
   origin: number;
@@ -107,7 +108,7 @@ function tokenSource(o: LoadtestOptions, url: string, server: SpawnedServer | un
 
 async function startSession(ctx: Ctx, index: number, durationMs: number): Promise<LoadSession> {
   ctx.signal.throwIfAborted();
-  const s = await LoadSession.start({ index, room: `lt-${ctx.runId}-${index + 1}`, url: ctx.url, tokens: ctx.tokens, clip: ctx.clip, durationMs });
+  const s = await LoadSession.start({ index, room: `lt-${ctx.runId}-${index + 1}`, url: ctx.url, tokens: ctx.tokens, clip: ctx.clip, tracked: ctx.tracked, durationMs });
   ctx.res.sessions.add(s);
   return s;
 }
@@ -262,11 +263,17 @@ export async function runLoadtest(o: LoadtestOptions, signal: AbortSignal, res: 
     const maxFrames = Math.max(1, Math.min(600, Math.floor(CLIP_BUDGET_BYTES / frameBytes(o.width, o.height, 'yuv420p'))));
     log(`decoding ${o.driving} at ${o.width}x${o.height}@${o.fps} …`);
     const clip = await decodeClip(o.driving, o.width, o.height, o.fps, maxFrames);
+    let tracked: TrackedClip | undefined;
+    if (o.privacy) {
+      log(`privacy mode: tracking ${clip.frames.length} frames up front …`);
+      tracked = await trackClip(clip);
+      notes.push(`privacy mode: actors send landmarks tracked up front with the server's tracker (p50 ${percentile(tracked.trackMs, 50).toFixed(1)} ms/frame here); glass-to-glass starts when a frame's landmarks are sent, so on-device tracking time is not in it`);
+    }
     const { url, serverPid, serverNote: note } = await acquireTarget(o, signal, res, log, notes);
     serverNote = note;
     const origin = performance.now();
     const monitor = await Monitor.start({ url, origin, serverPid });
-    ctx = { o, signal, res, url, tokens: tokenSource(o, url, res.server), clip, runId: randomBytes(3).toString('hex'), origin, monitor, notes };
+    ctx = { o, signal, res, url, tokens: tokenSource(o, url, res.server), clip, tracked, runId: randomBytes(3).toString('hex'), origin, monitor, notes };
     log(`${o.mode === 'ramp' ? `ramping up to ${o.maxSessions} sessions` : `running ${o.sessions} session(s) for ${(o.warmupMs + o.durationMs) / 1000} s`} against ${url} …`);
     measured = o.mode === 'ramp' ? await runRamp(ctx, wall0 + hardCapMs(o) - 20_000) : await runFixed(ctx);
   } catch (err) {
@@ -334,6 +341,7 @@ function buildReport(b: BuildInput): Report {
       width: o.width,
       height: o.height,
       stage: o.url ? 'as configured on the target server' : o.stage,
+      privacy: o.privacy,
       p95LimitMs: o.mode === 'ramp' ? o.p95LimitMs : null,
       maxSessions: o.mode === 'ramp' ? o.maxSessions : null,
       stepWindowMs: o.mode === 'ramp' ? o.stepWindowMs : null,
