@@ -23,6 +23,19 @@ await build({
   minify: true,
   logLevel: 'warning',
 });
+// Privacy mode's tracker runs in a classic worker: Tasks loads its wasm runtime with importScripts,
+// which module workers do not have.
+await build({
+  entryPoints: { 'track-worker': 'client/src/track-worker.ts' },
+  outdir: 'client/dist',
+  bundle: true,
+  format: 'iife',
+  platform: 'browser',
+  target: ['chrome110', 'firefox115', 'safari16'],
+  sourcemap: true,
+  minify: true,
+  logLevel: 'warning',
+});
 try {
   await buildFaceAssets('client/dist');
 } catch (err) {

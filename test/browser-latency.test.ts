@@ -14,12 +14,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { build } from 'esbuild';
 import type { Page } from 'playwright-core';
 import type { ReenactServer } from '../server/src/server.ts';
 import { FootageActor, decodeClip, percentile, type DecodedClip } from '../loadtest/peers.ts';
 import { fixture, settleWrtc, startServer } from './helpers/server.ts';
-import { artifactsDir, chromiumAvailable, launchBrowser, waitForPlayback, type TestBrowser } from './helpers/browser.ts';
+import { artifactsDir, chromiumAvailable, launchBrowser, recordedStamps, startRecording, stampReaderScript, waitForPlayback, type TestBrowser } from './helpers/browser.ts';
 
 const skip = chromiumAvailable() ? false : 'Chromium is not installed at /usr/bin/chromium';
 
@@ -34,15 +33,7 @@ before(async () => {
   server = await startServer({ stage: 'passthrough', measurement: true });
   browser = await launchBrowser();
   clip = await decodeClip(fixture('driving/d9.mp4'), 640, 480, 30, 150);
-  // The page reads stamps with the same code the Node viewers use.
-  const out = await build({
-    stdin: { contents: "import { readStamp, stampHeight } from './shared/stamp.ts'; globalThis.__stamp = { readStamp, stampHeight };", resolveDir: new URL('..', import.meta.url).pathname, loader: 'ts' },
-    bundle: true,
-    write: false,
-    format: 'iife',
-    platform: 'browser',
-  });
-  stampScript = out.outputFiles[0]?.text ?? '';
+  stampScript = await stampReaderScript();
 });
 
 after(async () => {
@@ -51,37 +42,6 @@ after(async () => {
   await server?.close();
   await settleWrtc();
 });
-
-/** Starts recording [stamp id, display time as epoch ms] for every presented frame of #output. */
-async function startRecording(page: Page): Promise<void> {
-  await page.evaluate(() => {
-    const g = globalThis as unknown as {
-      __stamp: { readStamp: (y: Uint8Array, w: number) => number | null; stampHeight: (w: number) => number };
-      __shown: [number, number][];
-    };
-    g.__shown = [];
-    const video = document.getElementById('output') as HTMLVideoElement;
-    const canvas = document.createElement('canvas');
-    const ctx = canvas.getContext('2d', { willReadFrequently: true });
-    if (!ctx) throw new Error('no 2d context');
-    const onFrame = (_now: number, meta: VideoFrameCallbackMetadata): void => {
-      const w = video.videoWidth;
-      const rows = g.__stamp.stampHeight(w);
-      if (canvas.width !== w || canvas.height !== rows) {
-        canvas.width = w;
-        canvas.height = rows;
-      }
-      ctx.drawImage(video, 0, 0, w, rows, 0, 0, w, rows);
-      const rgba = ctx.getImageData(0, 0, w, rows).data;
-      const y = new Uint8Array(w * rows);
-      for (let i = 0; i < y.length; i++) y[i] = 16 + (65.738 * rgba[i * 4]! + 129.057 * rgba[i * 4 + 1]! + 25.064 * rgba[i * 4 + 2]!) / 256;
-      const id = g.__stamp.readStamp(y, w);
-      if (id !== null) g.__shown.push([id, performance.timeOrigin + meta.expectedDisplayTime]);
-      video.requestVideoFrameCallback(onFrame);
-    };
-    video.requestVideoFrameCallback(onFrame);
-  });
-}
 
 interface Condition {
   name: string;
@@ -111,7 +71,7 @@ test('viewer jitterBufferTarget=0 against the browser default: glass-to-glass me
     const report = [];
     for (const c of conditions) {
       const page = c.page!;
-      const shown = await page.evaluate(() => (globalThis as unknown as { __shown: [number, number][] }).__shown);
+      const shown = await recordedStamps(page);
       const hint = await page.evaluate(() => document.body.dataset['latencyHint']);
       const jitterMs = Number(await page.evaluate(() => document.getElementById('stats')?.dataset['jitterMs']));
       const ms: number[] = [];

@@ -29,6 +29,9 @@ import {
   laggedCorrelation,
   launchBrowser,
   makeFakeCamera,
+  recordedStamps,
+  stampReaderScript,
+  startRecording,
   meanAbsDiff,
   std,
   waitForPlayback,
@@ -45,13 +48,17 @@ let browser: TestBrowser;
 let dataDir: string;
 let fakeCamera: string;
 let actor: Page;
+let stampScript: string;
 
 before(async () => {
   if (skip) return;
   await mkdir(artifactsDir, { recursive: true });
   fakeCamera = await makeFakeCamera();
   dataDir = await mkdtemp(join(tmpdir(), 'reenact-browser-'));
-  server = await startServer({ stage, maxSessions: 1, dataDir });
+  // Measurement mode: in privacy mode the reenactor stamps each landmark message's frame id into
+  // its output, so the page's camera-to-screen time can be measured per frame.
+  server = await startServer({ stage, maxSessions: 1, dataDir, measurement: true });
+  stampScript = await stampReaderScript();
   browser = await launchBrowser({ fakeVideo: fakeCamera });
 });
 
@@ -69,7 +76,7 @@ async function waitForState(page: Page, states: string[], timeoutMs: number): Pr
 
 async function openActor(room: string): Promise<Page> {
   const page = await browser.newPage();
-  await page.goto(`${server.url}/?room=${room}`);
+  await page.goto(`${server.url}/?room=${room}&debug=1`);
   return page;
 }
 
@@ -196,12 +203,34 @@ test('privacy mode: the page sends landmarks only, the server has no video produ
   assert.deepEqual(privateRoom.producerInfos.filter((p) => p.label === 'camera'), [], 'the actor published media in privacy mode');
   assert.ok(privateRoom.actorTracks, 'the server has no landmark channel from the actor');
   await actor.waitForFunction(() => document.getElementById('stats')?.dataset['upKbps'] !== undefined, null, { timeout: 10_000 });
+  // Camera-to-screen per frame, on the page's own clock: the sender keeps each frame's capture
+  // time by frame id, and the reenactor stamps that id into the synthesized frame.
+  await actor.addScriptTag({ content: stampScript });
+  await startRecording(actor);
   const landmarks = await sampleStats(actor, 6);
   const follow = await followCamera(actor);
+  const shown = await recordedStamps(actor);
+  const sentAt = new Map(
+    await actor.evaluate(() => {
+      type Debug = { reenactDebug: { sender: () => { sentAt: Map<number, number> } | undefined } };
+      return [...((window as unknown as Debug).reenactDebug.sender()?.sentAt ?? new Map<number, number>())];
+    }),
+  );
+  const g2g: number[] = [];
+  const seen = new Set<number>();
+  for (const [id, at] of shown) {
+    const captured = sentAt.get(id);
+    if (captured === undefined || seen.has(id)) continue;
+    seen.add(id);
+    g2g.push(at - captured);
+  }
+  g2g.sort((a, b) => a - b);
+  const q = (p: number): number => g2g[Math.min(g2g.length - 1, Math.floor((p / 100) * g2g.length))] ?? NaN;
   const report = {
     stage,
     upstreamKbps: { video: video.upKbps, landmarks: landmarks.upKbps, ratio: video.upKbps / landmarks.upKbps },
     onDeviceTrackingMs: landmarks.trackMs,
+    cameraToScreenMs: { frames: g2g.length, p50: q(50), p95: q(95), note: 'camera frame capture → synthesized frame displayed, same page, includes on-device tracking' },
     glassToGlassEstimateMs: { video: video.g2gEstimateMs, landmarks: landmarks.g2gEstimateMs },
     follow,
   };
@@ -209,6 +238,7 @@ test('privacy mode: the page sends landmarks only, the server has no video produ
   await writeFile(join(artifactsDir, 'browser-privacy.json'), JSON.stringify(report, null, 2));
   await actor.screenshot({ path: join(artifactsDir, 'actor-privacy.png') });
   assertFollows(follow);
+  assert.ok(g2g.length >= 30, `only ${g2g.length} stamped output frames matched a sent frame`);
   assert.ok(landmarks.upKbps < video.upKbps, `privacy mode sends more (${landmarks.upKbps} kbit/s) than video (${video.upKbps} kbit/s)`);
   // Back to camera video for the journeys that follow.
   await actor.uncheck('#privacy');

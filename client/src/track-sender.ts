@@ -1,25 +1,27 @@
 /**
- * Privacy mode, browser side: tracks the face in the camera preview with the
- * local FaceLandmarker and sends only the landmarks, one binary message per
- * tracked frame (shared/track-wire.ts), over an unordered, no-retransmit
- * data channel to the server. No camera video leaves the page.
+ * Privacy mode, browser side: tracks the face in the camera preview and sends
+ * only the landmarks, one binary message per tracked frame
+ * (shared/track-wire.ts), over an unordered, no-retransmit data channel to
+ * the server. No camera video leaves the page.
  *
- * Latest wins: when the channel still holds unsent messages (a congested
- * uplink), the frame is skipped rather than queued behind stale ones.
- * close() stops the loop and frees the landmarker; it is idempotent.
+ * The FaceLandmarker runs in a worker (track-worker.ts), so tracking never
+ * blocks the page. One frame is in flight at a time: camera frames that
+ * arrive meanwhile are skipped (latest wins), and so is a frame whose
+ * message would queue behind unsent ones on a congested channel.
+ * close() stops the loop and the worker; it is idempotent.
  */
-import type { FaceLandmarker } from '@mediapipe/tasks-vision';
 import type { types as msc } from 'mediasoup-client';
 import { STAMP_ID_BITS } from '../../shared/stamp.ts';
 import { encodeTrackMessage, trackMessageBytes } from '../../shared/track-wire.ts';
-import { MESH_POINTS, createFaceLandmarker } from './landmarker.ts';
+import { MESH_POINTS } from './landmarker.ts';
+import type { TrackWorkerIn, TrackWorkerOut } from './track-worker.ts';
 
 export interface TrackSenderStats {
   /** Messages sent per second over the last second. */
   fps: number;
-  /** Median on-device tracking time over the last second, ms. */
+  /** Median tracking time in the worker over the last second, ms. */
   trackMs: number | undefined;
-  /** Messages skipped because the channel was still busy, in total. */
+  /** Frames skipped because the channel was still busy, in total. */
   congested: number;
   /** Landmark bytes sent, in total (payload only; the transport adds SCTP/DTLS/UDP headers). */
   bytes: number;
@@ -27,15 +29,23 @@ export interface TrackSenderStats {
   face: boolean;
 }
 
+const WORKER_URL = '/dist/track-worker.js';
+const READY_TIMEOUT_MS = 30_000;
+
+interface InFlight {
+  captureMs: number;
+  width: number;
+  height: number;
+}
+
 export class TrackSender {
   readonly #video: HTMLVideoElement;
   readonly #channel: msc.DataProducer;
-  readonly #landmarker: FaceLandmarker;
+  readonly #worker: Worker;
   readonly #minIntervalMs: number;
-  readonly #points = new Float32Array(MESH_POINTS * 3);
   #handle = 0;
   #last = -Infinity;
-  #lastTs = 0;
+  #inFlight: InFlight | undefined;
   #frameId = 0;
   #closed = false;
   #sentInWindow = 0;
@@ -45,17 +55,35 @@ export class TrackSender {
   /** Frame id → capture time (epoch ms) of the last few hundred frames sent, for latency measurement. */
   readonly sentAt = new Map<number, number>();
 
-  private constructor(video: HTMLVideoElement, channel: msc.DataProducer, landmarker: FaceLandmarker, maxFps: number) {
+  private constructor(video: HTMLVideoElement, channel: msc.DataProducer, worker: Worker, maxFps: number) {
     this.#video = video;
     this.#channel = channel;
-    this.#landmarker = landmarker;
+    this.#worker = worker;
     this.#minIntervalMs = 1000 / maxFps - 2;
+    worker.onmessage = (e: MessageEvent<TrackWorkerOut>) => this.#onResult(e.data);
   }
 
-  /** Loads the landmarker, then starts sending the video's landmarks on `channel`. */
+  /** Starts the tracking worker (it loads the model), then sends the video's landmarks on `channel`. */
   static async start(video: HTMLVideoElement, channel: msc.DataProducer, maxFps = 30): Promise<TrackSender> {
-    const landmarker = await createFaceLandmarker();
-    const sender = new TrackSender(video, channel, landmarker, maxFps);
+    const worker = new Worker(WORKER_URL);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('the face tracker did not load in time')), READY_TIMEOUT_MS);
+        worker.onmessage = (e: MessageEvent<TrackWorkerOut>) => {
+          clearTimeout(t);
+          if (e.data.type === 'ready') resolve();
+          else reject(new Error(`the face tracker failed to load: ${e.data.type === 'error' ? e.data.message : e.data.type}`));
+        };
+        worker.onerror = (e) => {
+          clearTimeout(t);
+          reject(new Error(`the face tracker failed to load: ${e.message}`));
+        };
+      });
+    } catch (err) {
+      worker.terminate();
+      throw err;
+    }
+    const sender = new TrackSender(video, channel, worker, maxFps);
     sender.#schedule();
     return sender;
   }
@@ -64,50 +92,49 @@ export class TrackSender {
     if (this.#closed) return;
     this.#closed = true;
     this.#video.cancelVideoFrameCallback(this.#handle);
-    this.#landmarker.close();
+    this.#worker.terminate();
   }
 
   #schedule(): void {
-    this.#handle = this.#video.requestVideoFrameCallback((now, meta) => this.#onFrame(now, meta));
+    this.#handle = this.#video.requestVideoFrameCallback((now, meta) => void this.#onFrame(now, meta));
   }
 
-  #onFrame(now: number, meta: VideoFrameCallbackMetadata): void {
+  async #onFrame(now: number, meta: VideoFrameCallbackMetadata): Promise<void> {
     if (this.#closed) return;
-    const { videoWidth: w, videoHeight: h } = this.#video;
-    if (now - this.#last >= this.#minIntervalMs && w > 0 && h > 0 && !this.#channel.closed) {
-      this.#last = now;
-      this.#send(w, h, meta.captureTime ?? now);
-    }
-    this.#roll(now);
     this.#schedule();
-  }
-
-  #send(w: number, h: number, captureTime: number): void {
+    this.#roll(now);
+    const { videoWidth: width, videoHeight: height } = this.#video;
+    if (this.#inFlight || now - this.#last < this.#minIntervalMs || width === 0 || height === 0 || this.#channel.closed) return;
     // Latest wins: skip a frame rather than queue it behind unsent ones.
     if (this.#channel.bufferedAmount > 2 * trackMessageBytes(MESH_POINTS)) {
       this.stats.congested++;
       return;
     }
-    const t0 = performance.now();
-    // Tasks needs strictly increasing timestamps.
-    const ts = Math.max(this.#lastTs + 1, Math.round(t0));
-    this.#lastTs = ts;
-    const found = this.#landmarker.detectForVideo(this.#video, ts).faceLandmarks[0];
-    let points: Float32Array | null = null;
-    if (found && found.length >= MESH_POINTS) {
-      points = this.#points;
-      for (let i = 0; i < MESH_POINTS; i++) {
-        const p = found[i]!;
-        points[i * 3] = p.x * w;
-        points[i * 3 + 1] = p.y * h;
-        // Tasks' z is normalised like x (by the image width).
-        points[i * 3 + 2] = p.z * w;
+    this.#last = now;
+    const inFlight: InFlight = { captureMs: performance.timeOrigin + (meta.captureTime ?? now), width, height };
+    this.#inFlight = inFlight;
+    try {
+      const bitmap = await createImageBitmap(this.#video);
+      if (this.#closed) {
+        bitmap.close();
+        return;
       }
+      const msg: TrackWorkerIn = { type: 'frame', bitmap, ts: now };
+      this.#worker.postMessage(msg, [bitmap]);
+    } catch {
+      // The video had no frame to give (e.g. while the camera switches): try the next one.
+      if (this.#inFlight === inFlight) this.#inFlight = undefined;
     }
-    this.#times.push(performance.now() - t0);
+  }
+
+  #onResult(m: TrackWorkerOut): void {
+    const frame = this.#inFlight;
+    this.#inFlight = undefined;
+    if (this.#closed || !frame) return;
+    if (m.type !== 'points') return;
+    this.#times.push(m.ms);
     const frameId = (this.#frameId = (this.#frameId % (2 ** STAMP_ID_BITS - 1)) + 1);
-    const captureMs = performance.timeOrigin + captureTime;
-    const msg = encodeTrackMessage({ frameId, captureMs, width: w, height: h, points });
+    const msg = encodeTrackMessage({ frameId, captureMs: frame.captureMs, width: frame.width, height: frame.height, points: m.points });
     try {
       this.#channel.send(msg.buffer as ArrayBuffer);
     } catch {
@@ -115,9 +142,9 @@ export class TrackSender {
       return;
     }
     this.stats.bytes += msg.byteLength;
-    this.stats.face = points !== null;
+    this.stats.face = m.points !== null;
     this.#sentInWindow++;
-    this.sentAt.set(frameId, captureMs);
+    this.sentAt.set(frameId, frame.captureMs);
     if (this.sentAt.size > 600) this.sentAt.delete(this.sentAt.keys().next().value!);
   }
 

@@ -242,3 +242,56 @@ export function std(values: number[]): number {
   const m = values.reduce((s, x) => s + x, 0) / values.length;
   return Math.sqrt(values.reduce((s, x) => s + (x - m) ** 2, 0) / values.length);
 }
+
+/**
+ * A script (an IIFE) that gives a page `globalThis.__stamp`: the same stamp
+ * reader the Node viewers use (shared/stamp.ts). Inject it with
+ * addInitScript or addScriptTag before startRecording().
+ */
+export async function stampReaderScript(): Promise<string> {
+  const { build } = await import('esbuild');
+  const out = await build({
+    stdin: { contents: "import { readStamp, stampHeight } from './shared/stamp.ts'; globalThis.__stamp = { readStamp, stampHeight };", resolveDir: new URL('../..', import.meta.url).pathname, loader: 'ts' },
+    bundle: true,
+    write: false,
+    format: 'iife',
+    platform: 'browser',
+  });
+  return out.outputFiles[0]?.text ?? '';
+}
+
+/** Starts recording [stamp id, display time as epoch ms] for every presented frame of #output. */
+export async function startRecording(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    const g = globalThis as unknown as {
+      __stamp: { readStamp: (y: Uint8Array, w: number) => number | null; stampHeight: (w: number) => number };
+      __shown: [number, number][];
+    };
+    g.__shown = [];
+    const video = document.getElementById('output') as HTMLVideoElement;
+    const canvas = document.createElement('canvas');
+    const ctx = canvas.getContext('2d', { willReadFrequently: true });
+    if (!ctx) throw new Error('no 2d context');
+    const onFrame = (_now: number, meta: VideoFrameCallbackMetadata): void => {
+      const w = video.videoWidth;
+      const rows = g.__stamp.stampHeight(w);
+      if (canvas.width !== w || canvas.height !== rows) {
+        canvas.width = w;
+        canvas.height = rows;
+      }
+      ctx.drawImage(video, 0, 0, w, rows, 0, 0, w, rows);
+      const rgba = ctx.getImageData(0, 0, w, rows).data;
+      const y = new Uint8Array(w * rows);
+      for (let i = 0; i < y.length; i++) y[i] = 16 + (65.738 * rgba[i * 4]! + 129.057 * rgba[i * 4 + 1]! + 25.064 * rgba[i * 4 + 2]!) / 256;
+      const id = g.__stamp.readStamp(y, w);
+      if (id !== null) g.__shown.push([id, performance.timeOrigin + meta.expectedDisplayTime]);
+      video.requestVideoFrameCallback(onFrame);
+    };
+    video.requestVideoFrameCallback(onFrame);
+  });
+}
+
+/** What startRecording() has collected so far: [stamp id, display time as epoch ms]. */
+export async function recordedStamps(page: Page): Promise<[number, number][]> {
+  return page.evaluate(() => (globalThis as unknown as { __shown: [number, number][] }).__shown);
+}
