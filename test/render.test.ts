@@ -38,22 +38,18 @@ const MIN_CORR = 0.85;
 /**
  * Pairs measured below the target, with the floor asserted instead (measured
  * minus ~0.07 as a regression guard). Each is explained in docs/rendering.md:
- * on paintings (s9, s10) and the shadowed black-and-white s2 the tracker
- * barely reads lid motion on the output even when the lids visibly close;
- * d9's first 200 frames hold only partial blinks and d19 none (squints only),
- * so the eye signal there is small against the tracker's noise; s12's
- * moustache and s9's faint lips blur the inner-lip contour for the tracker.
+ * the lids close on the rendered output, but on the Mona Lisa (s9), Vermeer's
+ * turned girl (s10) and the shadowed black-and-white s2 the tracker reads even
+ * a fully shut eye as only 12–20% narrower than open (0.25 → 0.20 on s9),
+ * while the same tracker's reading of those faces drifts by ±0.02 with head
+ * yaw and roll alone; d9's first 200 frames hold only five short blinks and
+ * d19 none (squints only), so that drift is a large part of the signal.
  */
 const KNOWN_BELOW: Record<string, { mouth?: number; eye?: number }> = {
-  'd3->s9': { eye: 0.8 }, // measured 0.851: at the target, too close to assert it exactly across CPUs
-  'd9->s1': { eye: 0.7 },
-  'd9->s2': { eye: 0.65 },
-  'd9->s9': { eye: 0.35 },
-  'd9->s10': { eye: 0.55 },
-  'd19->s2': { eye: 0.5 },
-  'd19->s9': { mouth: 0.75, eye: 0.7 },
-  'd19->s10': { eye: 0.65 },
-  'd19->s12': { mouth: 0.75 },
+  'd9->s9': { eye: 0.58 }, // measured 0.655
+  'd9->s10': { eye: 0.75 }, // measured 0.819
+  'd19->s2': { eye: 0.7 }, // measured 0.766
+  'd19->s12': { mouth: 0.8 }, // measured 0.851: at the target, too close to assert it exactly across CPUs
 };
 
 let pipeline: Tracker;

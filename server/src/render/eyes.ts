@@ -1,10 +1,10 @@
 /**
- * Eyelid synthesis. The warp keeps the target's lids open (their skin never
- * stretches); a closing lid is painted over the eyeball from the target's own
- * lid-skin colours: a shaded lid surface from above the original lash line
- * down to the driven lid margin, and a lash line along that margin. At full
- * closure the margin meets the lower lid in a gentle downward arc, which is
- * what a closed eye looks like.
+ * Eyelid synthesis. The retargeter closes a lid geometrically (the upper-lid
+ * skin and its crease slide down over the eyeball, the lower lid rises a
+ * little); this layer finishes it in the target's own colours: a lid surface
+ * over the band the margin swept, shaded darker toward the margin, and a lash
+ * line along the driven margin. At full closure the margin meets the lower lid
+ * in a gentle downward arc, which is what a closed eye looks like.
  */
 import { BINS, ContourFrame } from './contour.ts';
 import type { RgbaImage } from './raster.ts';
@@ -21,6 +21,8 @@ export interface EyeAppearance {
   lash: Float32Array;
   /** Sclera colour (RGB); also the reference white for synthesised teeth. */
   sclera: Float32Array;
+  /** The target's open lid gap along the eye (PROFILE bins), in eye widths. */
+  gap: Float32Array;
 }
 
 function luma(d: Uint8Array, o: number): number {
@@ -62,7 +64,12 @@ export function measureEye(img: RgbaImage, points: ArrayLike<number>, eye: EyeTo
   }
   const lash = robustMean(lashPx, 0, 0.2) ?? fallback.map((c) => c * 0.35);
   const sclera = robustMean(scleraPx, 0.8, 0.97) ?? [220, 215, 210];
-  return { lid, lash: Float32Array.from(lash), sclera: Float32Array.from(sclera) };
+  const gap = new Float32Array(PROFILE);
+  for (let b = 0; b < PROFILE; b++) {
+    const u = ((b + 0.5) / PROFILE) * f.width;
+    gap[b] = Math.max(0, f.at(f.lower, u) - f.at(f.upper, u)) / f.width;
+  }
+  return { lid, lash: Float32Array.from(lash), sclera: Float32Array.from(sclera), gap };
 }
 
 /** Mean colour of the pixels whose luma rank lies in [lo, hi) (fractions). */
@@ -80,23 +87,34 @@ function robustMean(px: number[][], lo: number, hi: number): number[] | null {
 }
 
 /**
- * Paints closing lids onto `out`. frame: the eye's ContourFrame set from the
- * driven (open) lids; closure 0..1.
+ * Finishes closing lids on `out` after the warp has slid the upper-lid skin
+ * down. frame: the eye's ContourFrame set from the driven (closing) lids;
+ * closure 0..1; travel: how far the margin has moved, in open-gap fractions.
+ * Over the band the margin swept (plus a little above the original lash line)
+ * it paints a lid surface: the skin just above, slid down, blended with the
+ * lid's measured colour and shaded darker toward the margin, which hides
+ * whatever of the eye lay above the tracked lid line. Then a lash line along
+ * the margin in the target's own lash colour, and lid skin over what is left
+ * of the squashed eyeball as the lids meet.
  */
-export function paintLid(out: RgbaImage, frame: ContourFrame, closure: number, app: EyeAppearance): void {
+export function paintLid(out: RgbaImage, frame: ContourFrame, closure: number, travel: number, app: EyeAppearance): void {
   if (closure < 0.02) return;
   const { data, width, height } = out;
   const f = frame;
-  const fade = smoothstep(0.02, 0.2, closure);
+  const fade = smoothstep(0.02, 0.25, closure);
   const lashW = Math.max(0.9, f.width * 0.045);
-  const gapMax = Math.max(1, f.at(f.lower, f.width / 2) - f.at(f.upper, f.width / 2));
-  const cover = Math.max(1.2, gapMax * 0.3); // how far above the original lash line the lid layer reaches
+  const gp = app.gap;
+  let gapMax = 0;
+  for (let b = 0; b < PROFILE; b++) gapMax = Math.max(gapMax, gp[b]!);
+  gapMax *= f.width;
+  const cover = Math.max(1.2, gapMax * 0.3);
+  const reach = travel * gapMax + cover;
   const x0 = Math.max(0, f.x0 - 2), x1 = Math.min(width - 1, f.x1 + 2);
-  const y0 = Math.max(0, Math.floor(f.y0 - cover - 2)), y1 = Math.min(height - 1, f.y1 + 1);
+  const y0 = Math.max(0, Math.floor(f.y0 - reach - 2)), y1 = Math.min(height - 1, f.y1 + 2);
   const lid = app.lid;
-  // Lashes: the measured margin colour pulled a little toward the lid colour, so the line reads as lashes, not ink.
   const mid = (PROFILE >> 1) * 3;
-  const lashR = app.lash[0]! * 0.7 + lid[mid]! * 0.3 * 0.5, lashG = app.lash[1]! * 0.7 + lid[mid + 1]! * 0.3 * 0.5, lashB = app.lash[2]! * 0.7 + lid[mid + 2]! * 0.3 * 0.5;
+  const lashR = app.lash[0]! * 0.8 + lid[mid]! * 0.2 * 0.5, lashG = app.lash[1]! * 0.8 + lid[mid + 1]! * 0.2 * 0.5, lashB = app.lash[2]! * 0.8 + lid[mid + 2]! * 0.2 * 0.5;
+  const meet = smoothstep(0.5, 0.95, closure);
   const upX = f.ay, upY = -f.ax;
   for (let y = y0; y <= y1; y++) {
     for (let x = x0; x <= x1; x++) {
@@ -104,27 +122,21 @@ export function paintLid(out: RgbaImage, frame: ContourFrame, closure: number, a
       const u = f.u(px, py);
       if (u < -1 || u > f.width + 1) continue;
       const uc = clamp(u, 0, f.width);
-      const vu = f.at(f.upper, uc), vl = f.at(f.lower, uc);
-      const gap = Math.max(0, vl - vu);
-      // Closed lids meet slightly above the lower lid; the margin sags a little mid-eye.
-      const margin = vu + closure * gap * 0.92;
-      const v = f.v(px, py);
-      if (v > margin + lashW * 1.5 || v < vu - cover - 1) continue;
-      // Taper toward the corners so the layer never shows a hard vertical edge.
-      const edge = smoothstep(-1, f.width * 0.1, uc) * smoothstep(-1, f.width * 0.1, f.width - uc);
       const b = Math.min(PROFILE - 1, Math.max(0, Math.floor((uc / f.width) * PROFILE)));
-      // Lid surface: the skin just above, slid down over the eyeball (translated, never stretched), half
-      // blended with the measured lid colour; soft top edge; darker toward the margin (the lid curls under).
-      const top0 = vu - cover;
-      const lidH = Math.max(margin - top0, 0.5);
-      const t = clamp((v - top0) / lidH, 0, 1);
-      const top = smoothstep(top0 - 1, top0 + 1.5, v);
-      const below = 1 - smoothstep(margin - 0.3, margin + 0.7, v);
-      const shade = 1.02 - 0.18 * t * t;
-      let a = top * below * fade * edge;
+      const vu = f.at(f.upper, uc), vl = f.at(f.lower, uc);
+      const v = f.v(px, py);
+      const top0 = vu - travel * gp[b]! * f.width - cover;
+      if (v < top0 - 1 || v > Math.max(vu, vl) + lashW * 1.5) continue;
+      const edge = smoothstep(-1, f.width * 0.1, uc) * smoothstep(-1, f.width * 0.1, f.width - uc);
       const o = (y * width + x) * 4;
       let r = data[o]!, g = data[o + 1]!, bl = data[o + 2]!;
+      // Lid surface: soft top edge, full down to the margin, and over the eyeball left between meeting lids.
+      const lidH = Math.max(vu - top0, 0.5);
+      const t = clamp((v - top0) / lidH, 0, 1);
+      let a = smoothstep(top0 - 1, top0 + 1.5, v) * fade * edge;
+      if (v > vu + 0.5) a *= v < vl ? meet : 1 - smoothstep(vu + 0.5, vu + 1.5, v);
       if (a > 0) {
+        const shade = 1.02 - 0.2 * t * t;
         const sx = Math.min(width - 1, Math.max(0, Math.round(px + upX * lidH - 0.5)));
         const sy = Math.min(height - 1, Math.max(0, Math.round(py + upY * lidH - 0.5)));
         const so = (sy * width + sx) * 4;
@@ -133,10 +145,10 @@ export function paintLid(out: RgbaImage, frame: ContourFrame, closure: number, a
         g += (lg * shade - g) * a;
         bl += (lb * shade - bl) * a;
       }
-      // Lash line along the driven margin, heavier toward the outer corner.
-      const dl = Math.abs(v - margin);
+      // Lash line along the driven margin, hanging a little below it, heavier toward the outer corner.
+      const dl = Math.abs(v - vu - lashW * 0.3);
       const wl = lashW * (1.15 - 0.35 * (uc / f.width));
-      a = 0.85 * (1 - smoothstep(wl * 0.3, wl, dl)) * fade * smoothstep(0, f.width * 0.06, uc) * smoothstep(0, f.width * 0.04, f.width - uc);
+      a = 0.75 * (1 - smoothstep(wl * 0.3, wl, dl)) * fade * smoothstep(0, f.width * 0.06, uc) * smoothstep(0, f.width * 0.04, f.width - uc);
       if (a > 0) {
         r += (lashR - r) * a;
         g += (lashG - g) * a;

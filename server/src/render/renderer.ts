@@ -26,7 +26,7 @@ import {
 import { measureMouth, paintMouth, type MouthAppearance } from './mouth.ts';
 import { LIP_IDS, MouthLibrary } from './mouth-library.ts';
 import { warpTriangles, type RgbaImage } from './raster.ts';
-import { Retargeter, type DriveState, type RetargetParams } from './retarget.ts';
+import { LID_TRAVEL, Retargeter, type DriveState, type RetargetParams } from './retarget.ts';
 import type { EnrolledTarget } from './target.ts';
 import { EYES, FACE_OVAL, LIPS_LOWER_INNER, LIPS_UPPER_INNER } from './topology.ts';
 
@@ -252,7 +252,7 @@ export class GeometricRenderer implements Renderer {
     EYES.forEach((eye, e) => {
       const f = this.#eyeFrames[e]!;
       f.set(d.points, eye.upper, eye.lower);
-      paintLid(img, f, d.eyeClosure[e]!, sc.eyes[e]!);
+      paintLid(img, f, d.eyeClosure[e]!, d.eyeClosure[e]! * LID_TRAVEL, sc.eyes[e]!);
     });
     // Mouth interior.
     const mf = this.#mouthFrame;

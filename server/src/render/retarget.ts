@@ -12,7 +12,7 @@ import {
   applySimilarity, clamp, eulerToMat3, fitSimilarity, mat3, mat3ToEuler, mat3Transpose, newSimilarityFit, softLimit,
 } from './geometry.ts';
 import { LANDMARK_SLOTS } from './mesh.ts';
-import { EYES, LIPS_LOWER_INNER, LIPS_UPPER_INNER, MESH_POINTS, STABLE_POINTS } from './topology.ts';
+import { EYES, LIPS_LOWER_INNER, LIPS_UPPER_INNER, MESH_POINTS, STABLE_POINTS, type EyeTopology } from './topology.ts';
 import { eyeOpenness, interOcular, irisOffset, placeMissingIris, type TargetGeometry } from './face-measure.ts';
 
 export interface RetargetParams {
@@ -25,9 +25,10 @@ export interface RetargetParams {
   /** Soft limit on the relative scale change (0.15 = ±15%). */
   maxScaleChange: number;
   /**
-   * Lid calibration. The 468-point model reads a full blink as only 50–70%
-   * closed, so an openness ratio (now / neutral) at or under closedRatio means
-   * fully closed; at or over openRatio, fully open.
+   * Lid calibration. The 468-point model under-reads lids (after its smoothing
+   * a full blink bottoms out at 0.55–0.7 of the neutral gap), so an openness
+   * ratio (now / neutral) at or under closedRatio means fully closed; at or
+   * over openRatio, fully open; linear between.
    */
   blinkClosedRatio: number;
   blinkOpenRatio: number;
@@ -67,7 +68,7 @@ export const DEFAULT_RETARGET: Readonly<RetargetParams> = Object.freeze({
   maxRollDeg: 25,
   maxShiftIod: 0.6,
   maxScaleChange: 0.15,
-  blinkClosedRatio: 0.55,
+  blinkClosedRatio: 0.6,
   blinkOpenRatio: 0.97,
   maxEyeWiden: 1.35,
   holdMs: 500,
@@ -392,8 +393,9 @@ export class Retargeter {
       const ratio = eyes[e]!;
       out.eyeClosure[e] = lidClosure(ratio, p.blinkOpenRatio, p.blinkClosedRatio);
       out.eyeWiden[e] = 1 + clamp(ratio - 1.03, 0, p.maxEyeWiden - 1);
-      // The lids' own vertices keep the target's neutral shape, moved only with the brow region and
-      // lifted for wide eyes; the closure is painted by the eye layer, so the lid skin never stretches.
+      // The lids' own vertices keep the target's neutral shape, moved with the brow region and lifted
+      // for wide eyes; a closing lid then slides down over the eyeball (closeLid), the eye layer
+      // finishes its surface and lashes.
       let bx = 0, by = 0;
       for (const i of eye.upper2) {
         bx += pts[i * 3]! - t.points[i * 3]!;
@@ -413,25 +415,73 @@ export class Retargeter {
         pts[i * 3 + 1] = t.points[i * 3 + 1]! + by * 0.8 + lift * 0.5 * upy;
       }
       // The lower lid keeps its own transferred motion (it rises in a smile's squint).
+      const c = out.eyeClosure[e];
+      const irisFrac = c > 0 ? closeLid(pts, eye, c) : 0;
       const scale = t.eyeWidth[e]!;
-      out.gaze[e * 2] = clamp(eyes[2 + e * 2]!, -0.12, 0.12) * scale;
-      out.gaze[e * 2 + 1] = clamp(eyes[3 + e * 2]!, -0.06, 0.06) * scale;
+      out.gaze[e * 2] = clamp(eyes[2 + e * 2]!, -0.12, 0.12) * scale * (1 - c);
+      out.gaze[e * 2 + 1] = clamp(eyes[3 + e * 2]!, -0.06, 0.06) * scale * (1 - irisFrac);
     });
   }
 }
 
 /**
- * Lid closure from the actor's openness ratio (now / neutral): one to one for
- * slight squints (a lid at 90% of its neutral gap covers 10% of the target's
- * eye), then steeper so that `closed` — where the 468-point model, after the
- * tracker's smoothing, tops out in a full blink — shuts the eye completely.
+ * Lid closure from the actor's openness ratio (now / neutral), linear between
+ * `open` (no closure) and `closed` (shut). The 468-point model under-reads
+ * lids: after the pipeline tracker's smoothing a full blink bottoms out at
+ * 0.55–0.7 of the neutral gap (d3's closed-eye frowns 0.54, d9's blinks
+ * 0.64–0.72), and a squint to 85% is a visibly narrower eye, so the slope is
+ * steeper than one to one.
  */
 export function lidClosure(ratio: number, open: number, closed: number): number {
-  const knee = Math.max(closed + 0.05, 0.85);
-  if (ratio >= open) return 0;
-  if (ratio >= knee) return (open - ratio) / open;
-  const atKnee = (open - knee) / open;
-  return clamp(atKnee + ((knee - ratio) / (knee - closed)) * (1 - atKnee), 0, 1);
+  return clamp((open - ratio) / Math.max(open - closed, 1e-6), 0, 1);
+}
+
+/** Share of the open lid gap the lower lid rises at full closure. */
+const LOWER_RISE = 0.15;
+/** Share of the open lid gap the upper margin travels at full closure: the lids meet just above the lower lid. */
+export const LID_TRAVEL = 0.97 - LOWER_RISE;
+/** Share of that travel the lid skin at the crease (upper1 ring) follows: the fold slides down with the lid. */
+const CREASE_TRAVEL = 0.8;
+
+/**
+ * Closes one eye geometrically: each upper-lid vertex slides toward its lower
+ * partner, the crease ring follows part of the way, the lower lid rises a
+ * little, and the iris vertex stays between them (the eyeball fan squashes
+ * instead of folding). Returns how far the eye opening shrank, 0..1.
+ */
+function closeLid(pts: Float64Array, eye: EyeTopology, c: number): number {
+  const n = eye.upper.length;
+  const down = c * LID_TRAVEL, up = c * LOWER_RISE;
+  let mx = 0, my = 0;
+  for (let k = 1; k < n - 1; k++) {
+    const a = eye.upper[k]! * 3, b = eye.lower[k]! * 3;
+    const gx = pts[b]! - pts[a]!, gy = pts[b + 1]! - pts[a + 1]!;
+    pts[a] = pts[a]! + gx * down;
+    pts[a + 1] = pts[a + 1]! + gy * down;
+    pts[b] = pts[b]! - gx * up;
+    pts[b + 1] = pts[b + 1]! - gy * up;
+    // upper1[j] lies above upper[j + 1].
+    const r = eye.upper1[k - 1];
+    if (r !== undefined) {
+      pts[r * 3] = pts[r * 3]! + gx * down * CREASE_TRAVEL;
+      pts[r * 3 + 1] = pts[r * 3 + 1]! + gy * down * CREASE_TRAVEL;
+    }
+    if (k === n >> 1) {
+      mx = gx;
+      my = gy;
+    }
+  }
+  // The iris vertex keeps its fraction of the way between the lids.
+  const m = eye.upper[n >> 1]! * 3, i = eye.iris * 3;
+  const g2 = mx * mx + my * my;
+  if (g2 < 1e-9) return 0;
+  // Fraction measured against the open lids (before this call moved them).
+  const openAx = pts[m]! - mx * down, openAy = pts[m + 1]! - my * down;
+  const f = clamp(((pts[i]! - openAx) * mx + (pts[i + 1]! - openAy) * my) / g2, 0.1, 0.9);
+  const shrink = down + up;
+  pts[i] = pts[i]! + mx * (down - f * shrink);
+  pts[i + 1] = pts[i + 1]! + my * (down - f * shrink);
+  return shrink;
 }
 
 function rmsMotion(a: Float64Array, b: Float64Array): number {
