@@ -4,13 +4,14 @@
  * fresh profile per launch, and no network beyond 127.0.0.1.
  */
 import { existsSync, statSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import type { RawFrame } from '../../server/src/media/video-io.ts';
 import { fixture } from './server.ts';
+import { writeStamp } from '../../shared/stamp.ts';
 
 export const CHROMIUM = process.env['REENACT_CHROMIUM'] ?? '/usr/bin/chromium';
 export const artifactsDir = new URL('../artifacts/', import.meta.url).pathname;
@@ -35,6 +36,8 @@ export interface FakeCameraOptions {
   /** Start offset and length in seconds. d9 from 8 s has head turns and some speech. */
   startS?: number;
   seconds?: number;
+  /** Write a frame-id stamp (shared/stamp.ts, ids 1..n, repeating as Chromium loops) into each frame. */
+  stamp?: boolean;
 }
 
 /**
@@ -46,14 +49,30 @@ export async function makeFakeCamera(opts: FakeCameraOptions = {}): Promise<stri
   const startS = opts.startS ?? 8;
   const seconds = opts.seconds ?? 5;
   await mkdir(artifactsDir, { recursive: true });
-  const out = join(artifactsDir, `fakecam-${source.replace(/\W+/g, '_')}-${startS}-${seconds}.y4m`);
+  const out = join(artifactsDir, `fakecam-${source.replace(/\W+/g, '_')}-${startS}-${seconds}${opts.stamp ? '-stamped' : ''}.y4m`);
   const frameBytes = 640 * 480 * 1.5;
   if (existsSync(out) && statSync(out).size >= seconds * 30 * frameBytes) return out;
   await run('ffmpeg', [
     '-v', 'error', '-y', '-ss', String(startS), '-t', String(seconds), '-i', fixture(source), '-an',
     '-vf', 'fps=30,scale=-2:480,pad=640:480:(ow-iw)/2:0', '-pix_fmt', 'yuv420p', '-f', 'yuv4mpegpipe', out,
   ]);
+  if (opts.stamp) await stampY4m(out, 640, 480);
   return out;
+}
+
+/** Writes stamp ids 1, 2, … into the luma plane of each frame of a 4:2:0 y4m, in place. */
+async function stampY4m(path: string, width: number, height: number): Promise<void> {
+  const buf = await readFile(path);
+  const frameBytes = (width * height * 3) / 2;
+  let at = buf.indexOf(0x0a) + 1;
+  for (let id = 1; at < buf.length; id++) {
+    const headerEnd = buf.indexOf(0x0a, at);
+    if (headerEnd < 0 || buf.toString('ascii', at, at + 5) !== 'FRAME') throw new Error(`${path}: no FRAME header at byte ${at}`);
+    const y = buf.subarray(headerEnd + 1, headerEnd + 1 + width * height);
+    writeStamp(y, width, id);
+    at = headerEnd + 1 + frameBytes;
+  }
+  await writeFile(path, buf);
 }
 
 export interface LaunchOptions {
@@ -260,15 +279,28 @@ export async function stampReaderScript(): Promise<string> {
   return out.outputFiles[0]?.text ?? '';
 }
 
-/** Starts recording [stamp id, display time as epoch ms] for every presented frame of #output. */
-export async function startRecording(page: Page): Promise<void> {
-  await page.evaluate(() => {
+export interface RecordOptions {
+  /** The <video> element's id. Default 'output'. */
+  id?: string;
+  /** Where the page keeps the records (a global's name). Default '__shown'. */
+  key?: string;
+  /** Which time to record: when the frame is shown (default), or when it was captured (a camera preview). */
+  clock?: 'display' | 'capture';
+}
+
+/**
+ * Starts recording [stamp id, time as epoch ms] for every presented frame of a
+ * <video>, reading the stamp with the page's `__stamp` (stampReaderScript()).
+ * The time is the frame's expected display time, or with clock 'capture' its
+ * capture time (falling back to display time where the browser gives none).
+ */
+export async function startRecording(page: Page, opts: RecordOptions = {}): Promise<void> {
+  await page.evaluate(({ id, key, clock }) => {
     const g = globalThis as unknown as {
       __stamp: { readStamp: (y: Uint8Array, w: number) => number | null; stampHeight: (w: number) => number };
-      __shown: [number, number][];
-    };
-    g.__shown = [];
-    const video = document.getElementById('output') as HTMLVideoElement;
+    } & Record<string, [number, number][]>;
+    g[key] = [];
+    const video = document.getElementById(id) as HTMLVideoElement;
     const canvas = document.createElement('canvas');
     const ctx = canvas.getContext('2d', { willReadFrequently: true });
     if (!ctx) throw new Error('no 2d context');
@@ -283,15 +315,45 @@ export async function startRecording(page: Page): Promise<void> {
       const rgba = ctx.getImageData(0, 0, w, rows).data;
       const y = new Uint8Array(w * rows);
       for (let i = 0; i < y.length; i++) y[i] = 16 + (65.738 * rgba[i * 4]! + 129.057 * rgba[i * 4 + 1]! + 25.064 * rgba[i * 4 + 2]!) / 256;
-      const id = g.__stamp.readStamp(y, w);
-      if (id !== null) g.__shown.push([id, performance.timeOrigin + meta.expectedDisplayTime]);
+      const stamp = g.__stamp.readStamp(y, w);
+      const t = clock === 'capture' ? (meta.captureTime ?? meta.expectedDisplayTime) : meta.expectedDisplayTime;
+      if (stamp !== null) g[key]!.push([stamp, performance.timeOrigin + t]);
       video.requestVideoFrameCallback(onFrame);
     };
     video.requestVideoFrameCallback(onFrame);
-  });
+  }, { id: opts.id ?? 'output', key: opts.key ?? '__shown', clock: opts.clock ?? 'display' });
 }
 
-/** What startRecording() has collected so far: [stamp id, display time as epoch ms]. */
-export async function recordedStamps(page: Page): Promise<[number, number][]> {
-  return page.evaluate(() => (globalThis as unknown as { __shown: [number, number][] }).__shown);
+/** Takes what startRecording() has collected so far ([stamp id, epoch ms]) and clears it. */
+export async function recordedStamps(page: Page, key = '__shown'): Promise<[number, number][]> {
+  return page.evaluate((k) => {
+    const g = globalThis as unknown as Record<string, [number, number][]>;
+    const out = g[k] ?? [];
+    g[k] = [];
+    return out;
+  }, key);
+}
+
+/**
+ * Camera-to-screen per output frame: each shown stamp is matched with the
+ * latest capture of that stamp before it (the fake camera loops, so ids
+ * repeat). Returns the latencies in ms, sorted.
+ */
+export function matchStamps(captured: [number, number][], shown: [number, number][]): number[] {
+  const byId = new Map<number, number[]>();
+  for (const [id, at] of captured) (byId.get(id) ?? byId.set(id, []).get(id)!).push(at);
+  const out: number[] = [];
+  const seen = new Set<string>();
+  for (const [id, at] of shown) {
+    const times = byId.get(id);
+    if (!times) continue;
+    let best = -Infinity;
+    for (const t of times) if (t <= at && t > best) best = t;
+    if (!Number.isFinite(best) || at - best > 2000) continue;
+    const k = `${id}@${best}`;
+    if (seen.has(k)) continue;
+    seen.add(k);
+    out.push(at - best);
+  }
+  return out.sort((a, b) => a - b);
 }
