@@ -117,3 +117,18 @@ test('/metrics exposes reenact_ metrics and /healthz reports load', { timeout: 1
   assert.equal(health['status'], 'ok');
   assert.equal(typeof health['load'], 'number');
 });
+
+test('static client files carry validators: an unchanged file is answered 304 without a body, a path outside the client folder 404', { timeout: 10_000 }, async () => {
+  const first = await fetch(`${server.url}/dist/face/wasm/vision_wasm_internal.wasm`);
+  assert.equal(first.status, 200);
+  const etag = first.headers.get('etag');
+  assert.ok(etag, 'no ETag');
+  assert.equal(Number(first.headers.get('content-length')), (await first.arrayBuffer()).byteLength);
+  const again = await fetch(`${server.url}/dist/face/wasm/vision_wasm_internal.wasm`, { headers: { 'if-none-match': etag } });
+  assert.equal(again.status, 304);
+  assert.equal((await again.arrayBuffer()).byteLength, 0);
+  const changed = await fetch(`${server.url}/dist/face/wasm/vision_wasm_internal.wasm`, { method: 'HEAD', headers: { 'if-none-match': '"other"' } });
+  assert.equal(changed.status, 200);
+  assert.equal((await fetch(`${server.url}/dist/../../package.json`)).status, 404);
+  assert.equal((await fetch(`${server.url}/dist/%2e%2e/%2e%2e/package.json`)).status, 404);
+});

@@ -3,7 +3,7 @@
  * embedded single-box default, /healthz and /metrics.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Roles, type Role } from '../../../shared/protocol.ts';
@@ -41,15 +41,35 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-async function sendFile(res: ServerResponse, relPath: string): Promise<void> {
+/**
+ * Serves a file from the client folder with validators: `no-cache` makes the
+ * browser revalidate, and an unchanged file (ETag from size and mtime) is
+ * answered 304 without a body, so the 11 MB face-tracking runtime is
+ * fetched once, not on every page load.
+ */
+async function sendFile(req: IncomingMessage, res: ServerResponse, relPath: string): Promise<void> {
   const full = normalize(join(clientRoot, relPath));
   if (!full.startsWith(clientRoot.endsWith(sep) ? clientRoot : clientRoot + sep)) {
     json(res, 404, { error: { code: ErrorCodes.NOT_FOUND, message: 'not found' } });
     return;
   }
   try {
-    const body = await readFile(full);
-    res.writeHead(200, { 'content-type': contentTypes[extname(full)] ?? 'application/octet-stream', 'cache-control': 'no-cache' });
+    const st = await stat(full);
+    if (!st.isFile()) throw new Error('not a file');
+    const etag = `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
+    const headers = {
+      'content-type': contentTypes[extname(full)] ?? 'application/octet-stream',
+      'cache-control': 'no-cache',
+      etag,
+      'last-modified': st.mtime.toUTCString(),
+    };
+    if (req.headers['if-none-match'] === etag) {
+      res.writeHead(304, headers);
+      res.end();
+      return;
+    }
+    const body = req.method === 'HEAD' ? undefined : await readFile(full);
+    res.writeHead(200, { ...headers, 'content-length': st.size });
     res.end(body);
   } catch {
     json(res, 404, { error: { code: ErrorCodes.NOT_FOUND, message: 'not found' } });
@@ -95,13 +115,13 @@ export function createRequestHandler(deps: RouteDeps): (req: IncomingMessage, re
           json(res, 404, { error: { code: ErrorCodes.NOT_FOUND, message: 'no such target' } });
         }
       } else if (path === '/' || path === '/index.html') {
-        await sendFile(res, 'actor.html');
+        await sendFile(req, res, 'actor.html');
       } else if (path.startsWith('/view/')) {
-        await sendFile(res, 'viewer.html');
+        await sendFile(req, res, 'viewer.html');
       } else if (path.startsWith('/obs/')) {
-        await sendFile(res, 'obs.html');
+        await sendFile(req, res, 'obs.html');
       } else if (path.startsWith('/dist/') || path.endsWith('.css')) {
-        await sendFile(res, path.slice(1));
+        await sendFile(req, res, path.slice(1));
       } else {
         json(res, 404, { error: { code: ErrorCodes.NOT_FOUND, message: 'not found' } });
       }
