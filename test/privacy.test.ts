@@ -176,7 +176,7 @@ test('privacy mode end to end: landmarks only in, no camera producer in the room
   assert.ok(stats.some((s) => s.face), 'the server never reported a face from the landmarks');
 });
 
-test('privacy mode faults: malformed messages are counted and dropped while the session goes on; wrong roles and a second actor source are refused', { timeout: 120_000 }, async () => {
+test('privacy mode faults: malformed and flooding messages are counted and dropped while the session goes on; wrong roles and a second actor source are refused', { timeout: 120_000 }, async () => {
   const srv = await server({ stage: 'passthrough' });
   const tracks = await tracked();
   const actor = await TracksActor.start({ url: srv.url, token: srv.tokens.sign('faults', 'actor'), tracked: tracks, durationMs: 8_000 });
@@ -198,8 +198,11 @@ test('privacy mode faults: malformed messages are counted and dropped while the 
       actor.sendRaw(good.slice(0, 100).buffer);
       actor.sendRaw(lying.buffer);
     }
+    // A flood of well-formed messages: beyond a short burst they are dropped before decoding.
+    for (let i = 0; i < 1000; i++) actor.sendRaw(good.slice().buffer);
     const before = viewer.received.length;
     await waitFor(() => stats.some((s) => (s.drops['malformed'] ?? 0) > 0), 10_000, 'malformed messages to be counted');
+    await waitFor(() => stats.some((s) => (s.drops['flood'] ?? 0) > 0), 10_000, 'flooded messages to be counted');
     await waitFor(() => viewer.received.length > before + 30, 10_000, 'frames to keep coming after the garbage');
 
     const expectCode = async (p: Promise<unknown>, code: string, what: string): Promise<void> => {

@@ -22,6 +22,11 @@ import type { SessionSpec, SessionStats } from './ipc.ts';
 import type { DropReason, FrameMeta, I420, Stage, StageControl } from './stage.ts';
 import { TypedEmitter } from '../util/emitter.ts';
 
+/** Landmark messages accepted per second, sustained (a camera sends at most 30 to 60). */
+const TRACK_MAX_RATE = 90;
+/** Messages that may arrive back to back, e.g. after a network stall. */
+const TRACK_BURST = 15;
+
 type Queued = { frame: I420; meta: FrameMeta } | { track: TrackMessage; meta: FrameMeta };
 
 export interface ReenactSessionEvents {
@@ -44,6 +49,10 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
   #framesOut = 0;
   #errors = 0;
   #badMessages = 0;
+  #floodDrops = 0;
+  /** Token bucket for landmark messages: a flooding sender cannot eat the media thread of other sessions. */
+  #tokens = TRACK_BURST;
+  #tokensAt = performance.now();
   readonly #drops: Record<DropReason, number> = { superseded: 0, stale: 0, skipped: 0, error: 0 };
   #stageMs: Record<string, number[]> = {};
   #serverMs: number[] = [];
@@ -96,7 +105,7 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
       sessionId: this.spec.sessionId,
       framesIn: this.#framesIn,
       framesOut: this.#framesOut,
-      dropped: { ...this.#drops, superseded: this.#slot.dropped, error: this.#errors, ...(this.#badMessages ? { malformed: this.#badMessages } : {}) },
+      dropped: { ...this.#drops, superseded: this.#slot.dropped, error: this.#errors, ...(this.#badMessages ? { malformed: this.#badMessages } : {}), ...(this.#floodDrops ? { flood: this.#floodDrops } : {}) },
       stageMs: this.#stageMs,
       serverMs: this.#serverMs,
       ...this.#stage.status,
@@ -132,6 +141,15 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
   #onTrackMessage(data: unknown): void {
     if (this.#closed) return;
     this.#framesIn++;
+    const now = performance.now();
+    this.#tokens = Math.min(TRACK_BURST, this.#tokens + ((now - this.#tokensAt) * TRACK_MAX_RATE) / 1000);
+    this.#tokensAt = now;
+    if (this.#tokens < 1) {
+      // Dropped before any decoding: the cost of a flood stays at a counter increment.
+      this.#floodDrops++;
+      return;
+    }
+    this.#tokens -= 1;
     let track: TrackMessage;
     try {
       if (!(data instanceof ArrayBuffer)) throw new TrackWireError(`expected a binary message, got ${typeof data}`);
