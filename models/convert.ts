@@ -315,6 +315,24 @@ function convertConcat(ctx: ConvertContext, op: TfliteOperator): void {
   ctx.setValue(out0(op), fused === 0 ? r : activation(ctx, r, fused, ctx.fresh('act')), layout);
 }
 
+/** STRIDED_SLICE with begin/end masks (no ellipsis, new-axis or shrink masks) → Slice on the NHWC value. */
+function convertStridedSlice(ctx: ConvertContext, op: TfliteOperator): void {
+  const o = ctx.model.options;
+  const p = op.optionsPos;
+  const [beginMask, endMask, ellipsis, newAxis, shrink] = [0, 1, 2, 3, 4].map((f) => o.int(p, f, 0));
+  if (ellipsis || newAxis || shrink) throw new TypeError('STRIDED_SLICE with ellipsis, new-axis or shrink-axis masks is not supported');
+  const shape = ctx.shapeOf(in0(op));
+  const begin = constInt(requireTensor(ctx, in0(op, 1)));
+  const end = constInt(requireTensor(ctx, in0(op, 2)));
+  const strides = constInt(requireTensor(ctx, in0(op, 3)));
+  const big = 2 ** 31 - 1;
+  const starts = begin.map((b, i) => ((beginMask ?? 0) & (1 << i) ? ((strides[i] ?? 1) > 0 ? 0 : big) : b));
+  const ends = end.map((e, i) => ((endMask ?? 0) & (1 << i) ? ((strides[i] ?? 1) > 0 ? big : -big) : e));
+  const axes = shape.map((_, i) => i);
+  const out = ctx.node('Slice', [ctx.get(in0(op), 'nhwc'), ctx.constInt64(starts), ctx.constInt64(ends), ctx.constInt64(axes), ctx.constInt64(strides)]);
+  ctx.setValue(out0(op), out, 'nhwc');
+}
+
 function convertOp(ctx: ConvertContext, op: TfliteOperator, custom: Record<string, CustomOpConverter>): void {
   switch (op.builtin) {
     case Builtin.DEQUANTIZE:
@@ -344,6 +362,8 @@ function convertOp(ctx: ConvertContext, op: TfliteOperator, custom: Record<strin
       return convertReshape(ctx, op);
     case Builtin.CONCATENATION:
       return convertConcat(ctx, op);
+    case Builtin.STRIDED_SLICE:
+      return convertStridedSlice(ctx, op);
     default: {
       const name = op.customCode ?? BuiltinName[op.builtin] ?? `builtin ${op.builtin}`;
       const handler = custom[name];

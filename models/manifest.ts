@@ -64,7 +64,7 @@ export const MODELS: Readonly<Record<ModelName, ModelSpec>> = Object.freeze({
       { name: 'face_flag', shape: [1, 1, 1, 1] },
     ],
     inputRange: [0, 1],
-    optional: true,
+    optional: false,
   },
 });
 

@@ -25,6 +25,7 @@ export const Builtin = {
   PAD: 34,
   TRANSPOSE: 39,
   SUB: 41,
+  STRIDED_SLICE: 45,
   PRELU: 54,
 } as const;
 

