@@ -126,8 +126,8 @@ test('privacy mode end to end: landmarks only in, no camera producer in the room
   const lat = latencies(actor, viewer).map((l) => l.ms);
   // As in the camera-video test (realtime.test.ts): driver frames and output frames each tracked
   // with their own tracker, aligned by stamp id.
-  const driverTracker = await Tracker.create({ threads: 1 });
-  const outputTracker = await Tracker.create({ threads: 1 });
+  const driverTracker = await Tracker.create({ threads: 1, attention: false });
+  const outputTracker = await Tracker.create({ threads: 1, attention: false });
   const drv: number[] = [];
   const out: number[] = [];
   try {

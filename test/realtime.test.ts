@@ -63,8 +63,9 @@ test('the live output mouth follows the actor (d9): correlation ≥ 0.8 after al
   }
   const lat = latencies(actor, viewer).map((l) => l.ms);
   // Track driver frames and output frames, each sequence with its own tracker, aligned by stamp id.
-  const driverTracker = await Tracker.create({ threads: 1 });
-  const outputTracker = await Tracker.create({ threads: 1 });
+  // Measured with the live pipeline's own landmark model (the 468-point mesh, REENACT_TRACKER_MODEL's default).
+  const driverTracker = await Tracker.create({ threads: 1, attention: false });
+  const outputTracker = await Tracker.create({ threads: 1, attention: false });
   const drv: number[] = [];
   const out: number[] = [];
   try {

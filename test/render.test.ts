@@ -37,19 +37,14 @@ const SIZE = 256;
 const MIN_CORR = 0.85;
 /**
  * Pairs measured below the target, with the floor asserted instead (measured
- * minus ~0.07 as a regression guard). Each is explained in docs/rendering.md:
- * the lids close on the rendered output, but on the Mona Lisa (s9), Vermeer's
- * turned girl (s10) and the shadowed black-and-white s2 the tracker reads even
- * a fully shut eye as only 12–20% narrower than open (0.25 → 0.20 on s9),
- * while the same tracker's reading of those faces drifts by ±0.02 with head
- * yaw and roll alone; d9's first 200 frames hold only five short blinks and
- * d19 none (squints only), so that drift is a large part of the signal.
+ * minus ~0.07 as a regression guard), each explained in docs/rendering.md.
+ * Driving, enrollment and measurement all use the default tracker, the
+ * 478-point attention model: its blinks read fully shut where the 468-point
+ * model read a painted shut eye as barely narrower than open (with it, the
+ * eyes on s9, s10 and s2 measured 0.66–0.83).
  */
 const KNOWN_BELOW: Record<string, { mouth?: number; eye?: number }> = {
-  'd9->s9': { eye: 0.58 }, // measured 0.655
-  'd9->s10': { eye: 0.75 }, // measured 0.819
-  'd19->s2': { eye: 0.7 }, // measured 0.766
-  'd19->s12': { mouth: 0.8 }, // measured 0.851: at the target, too close to assert it exactly across CPUs
+  'd9->s10': { mouth: 0.72 }, // measured 0.790: the turned girl's parted lips; d9's small openings read through her lip line
 };
 
 let pipeline: Tracker;
@@ -112,12 +107,14 @@ for (const [driver, count] of Object.entries(DRIVERS)) {
 }
 
 describe('self-reenactment', () => {
-  // Floor: measured 32.7 dB / 0.913 over these 90 frames (holding the real first frame scores 34.7 dB /
-  // 0.938: d19 barely moves, and the output loses mostly at the mouth, where synthesised teeth replace
-  // the real ones, and at the lids). Asserted: ≥ 30 dB and ≥ 0.88, and no more than 3 dB / 0.04 under
-  // the held frame. For scale: the real frames against themselves shifted 2 px score 28.1 dB / 0.85,
-  // shifted 4 px 24.1 dB / 0.75, so a warp misregistered by 2 px or more fails.
-  it('d19 reenacting its own first frame scores ≥ 30 dB PSNR and ≥ 0.88 SSIM against the real frames, within 3 dB / 0.04 of holding the first frame', { timeout: 120_000 }, async () => {
+  // Floor: measured 31.96 dB / 0.900 over these 90 frames with the default attention tracker
+  // (32.71 dB / 0.913 with the 468-point model: the refined lip and eye contours move more than
+  // the plain mesh's, and the output loses at the mouth, where synthesised teeth replace the real
+  // ones, and at the lids). Holding the real first frame scores 34.7 dB / 0.938: d19 barely moves.
+  // Asserted: ≥ 30 dB and ≥ 0.88, and no more than 3 dB / 0.045 under the held frame (measured
+  // 2.7 dB / 0.039). For scale: the real frames against themselves shifted 2 px score
+  // 28.1 dB / 0.85, shifted 4 px 24.1 dB / 0.75, so a warp misregistered by 2 px or more fails.
+  it('d19 reenacting its own first frame scores ≥ 30 dB PSNR and ≥ 0.88 SSIM against the real frames, within 3 dB / 0.045 SSIM of holding the first frame', { timeout: 120_000 }, async () => {
     const r = await measureSelfReenactment({
       driving: join(FIX, 'driving', 'd19.mp4'), size: SIZE, tracker: pipeline, maxFrames: 90, firstFramePath: join(tmp, 'd19-first.png'),
     });
@@ -125,7 +122,7 @@ describe('self-reenactment', () => {
     writeFileSync(join(ART, 'self-reenactment-d19.json'), JSON.stringify({ ...r, psnrSeries: undefined, staticPsnrSeries: undefined }, null, 2));
     assert.equal(r.frames, 90);
     assert.ok(r.psnr >= 30 && r.ssim >= 0.88, `PSNR ${r.psnr.toFixed(2)} dB, SSIM ${r.ssim.toFixed(4)}`);
-    assert.ok(r.psnr >= r.staticPsnr - 3 && r.ssim >= r.staticSsim - 0.04, 'output drifts from the real frames');
+    assert.ok(r.psnr >= r.staticPsnr - 3 && r.ssim >= r.staticSsim - 0.045, 'output drifts from the real frames');
   });
 });
 

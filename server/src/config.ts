@@ -39,6 +39,12 @@ const configSchema = z.object({
   measurement: z.coerce.boolean().default(false),
   /** Reenactor processing stage: 'reenact' (track + render onto the target) or 'passthrough'. REENACT_STAGE. */
   stage: z.enum(['passthrough', 'reenact']).default('reenact'),
+  /**
+   * Landmark model of the live pipeline: 'mesh' (468 points, the faster one, and what privacy
+   * mode's browser sends) or 'attention' (478 points: true blinks, irises for gaze; ~1.3× the
+   * tracking time). Offline tools use the attention model. REENACT_TRACKER_MODEL.
+   */
+  trackerModel: z.enum(['mesh', 'attention']).default('mesh'),
   /** Output size of the rendered face (square), pixels. REENACT_RENDER_SIZE. */
   renderSize: z.coerce.number().int().min(128).max(1024).multipleOf(16).default(256),
   /** Per-frame server budget: sessions that keep missing it degrade; frames that waited twice it are dropped. REENACT_BUDGET_MS. */
@@ -84,6 +90,7 @@ const envNames: Record<keyof z.input<typeof configSchema>, string> = {
   tlsKey: 'REENACT_TLS_KEY',
   heartbeatTimeoutMs: 'REENACT_HEARTBEAT_TIMEOUT_MS',
   renderSize: 'REENACT_RENDER_SIZE',
+  trackerModel: 'REENACT_TRACKER_MODEL',
   budgetMs: 'REENACT_BUDGET_MS',
   defaultTarget: 'REENACT_DEFAULT_TARGET',
   dataDir: 'REENACT_DATA_DIR',

@@ -23,6 +23,7 @@ import { SIGNALLING_PATH, type SessionOptions } from '../../shared/protocol.ts';
 import { TargetStore } from './targets/store.ts';
 import { InferenceRunner } from './inference/runner.ts';
 import { REENACT_HANDLER, reenactHandlerSpec, type PipelineRequest } from './pipeline/reenact-handler.ts';
+import { degradedRenderSize } from './pipeline/reenact-stage.ts';
 import { join } from 'node:path';
 
 export class ReenactServer {
@@ -134,13 +135,17 @@ export class ReenactServer {
       enroll: async (path) => {
         enroller.current ??= InferenceRunner.create({
           name: 'enroller',
-          handlers: [reenactHandlerSpec({ threads: 1, cacheDir: join(config.dataDir, 'targets') })],
+          handlers: [reenactHandlerSpec({ threads: 1, cacheDir: join(config.dataDir, 'targets'), attention: config.trackerModel === 'attention' })],
           initTimeoutMs: 60_000,
           logger: log,
         });
         enroller.current.catch(() => (enroller.current = undefined));
         const runner = await enroller.current;
         await runner.run(REENACT_HANDLER, { op: 'enroll', targetPath: path, size: config.renderSize } satisfies PipelineRequest);
+        // The degraded render size too, in the background: the upload is accepted once the face check passed.
+        runner
+          .run(REENACT_HANDLER, { op: 'enroll', targetPath: path, size: degradedRenderSize(config.renderSize) } satisfies PipelineRequest)
+          .catch((err: unknown) => log.warn('enrolling an upload at the degraded size failed; degrading onto it will enroll it then', { err }));
       },
     });
     const pool = await WorkerPool.create(config);

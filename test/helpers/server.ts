@@ -16,8 +16,10 @@ export async function startServer(overrides: Parameters<typeof loadConfig>[0] = 
   portBase += 100;
   const config = loadConfig({ port: 0, host: '127.0.0.1', workers: 1, rtcMinPort, rtcMaxPort: rtcMinPort + 99, stage: 'passthrough', ...overrides }, {});
   const server = await ReenactServer.create(config);
-  // Sessions should meet a loaded pipeline, as they would on a server that has been up a while.
-  await waitFor(() => server.supervisor.warm, 120_000, 'the reenactor pipeline to warm up');
+  // Sessions should meet a loaded pipeline and a filled enrollment cache, as they would on a server
+  // that has been up a while: a cold cache (a fresh machine) otherwise enrolls the gallery in the
+  // background during the first sessions, on the same two cores.
+  await waitFor(() => server.supervisor.warm && server.supervisor.galleryEnrolled, 300_000, 'the reenactor pipeline to warm up and the gallery to be enrolled');
   return server;
 }
 

@@ -29,6 +29,8 @@ export interface ReenactHandlerOptions {
   modelsDir?: string;
   /** Where enrolled targets are cached (content-hash keyed). */
   cacheDir?: string;
+  /** The 478-point attention landmark model instead of the 468-point mesh model. Default false (config trackerModel). */
+  attention?: boolean;
 }
 
 export type PipelineRequest =
@@ -161,7 +163,7 @@ class ReenactHandler implements InferenceHandler {
 
   async #open(sessionId: string, targetPath: string, size: number): Promise<void> {
     if (this.#sessions.has(sessionId)) await this.run({ op: 'close', sessionId });
-    const tracker = await Tracker.create({ runner: this.#models, modelsDir: this.#opts.modelsDir, logger: this.#log });
+    const tracker = await Tracker.create({ runner: this.#models, modelsDir: this.#opts.modelsDir, logger: this.#log, attention: this.#opts.attention ?? false });
     const session: PipelineSession = {
       tracker,
       targetPath,
@@ -185,7 +187,7 @@ class ReenactHandler implements InferenceHandler {
     const key = `${size}:${path}`;
     const hit = this.#targets.get(key);
     if (hit) return hit;
-    const t = await enrollTarget(path, this.#enrollTracker, { size, cacheDir: this.#opts.cacheDir });
+    const t = await enrollTarget(path, this.#enrollTracker, { size, cacheDir: this.#opts.cacheDir, trackerId: this.#opts.attention ? 'attention' : 'mesh' });
     this.#targets.set(key, t);
     return t;
   }
@@ -281,9 +283,10 @@ class ReenactHandler implements InferenceHandler {
 
 export const createHandler: CreateHandler = async (options: unknown, ctx) => {
   const opts = options as ReenactHandlerOptions;
-  const models = await LocalRunner.create([faceHandlerSpec({ threads: opts.threads, modelsDir: opts.modelsDir })], ctx.logger);
+  const attention = opts.attention ?? false;
+  const models = await LocalRunner.create([faceHandlerSpec({ threads: opts.threads, modelsDir: opts.modelsDir, attention })], ctx.logger);
   try {
-    const enrollTracker = await Tracker.create({ runner: models, modelsDir: opts.modelsDir, logger: ctx.logger, filter: false });
+    const enrollTracker = await Tracker.create({ runner: models, modelsDir: opts.modelsDir, logger: ctx.logger, filter: false, attention });
     return new ReenactHandler(opts, models, enrollTracker, ctx.logger);
   } catch (err) {
     await models.close();

@@ -30,6 +30,14 @@ export interface ReenactStageOptions {
   testHooks?: { delayMs?: number; delayForMs?: number; throwFromMs?: number; throwToMs?: number };
 }
 
+/**
+ * Render size at degrade level ≥ 1: three quarters of the full size, on a 16 px grid. Targets are
+ * enrolled at both sizes ahead of use (prewarm, uploads), so degrading never waits on an enrollment.
+ */
+export function degradedRenderSize(full: number): number {
+  return Math.max(128, Math.round((full * 3) / 4 / 16) * 16);
+}
+
 export class ReenactStage implements Stage {
   readonly name = 'reenact';
   readonly #opts: ReenactStageOptions;
@@ -59,8 +67,7 @@ export class ReenactStage implements Stage {
   }
 
   get renderSize(): number {
-    const full = this.#opts.renderSize;
-    return this.#degrade.level >= 1 ? Math.max(128, Math.round((full * 3) / 4 / 16) * 16) : full;
+    return this.#degrade.level >= 1 ? degradedRenderSize(this.#opts.renderSize) : this.#opts.renderSize;
   }
 
   async process(frame: I420, meta: FrameMeta): Promise<StageResult> {

@@ -9,13 +9,14 @@ import type { ChildMessage, ParentMessage, SessionSpec } from './ipc.ts';
 import { ReenactSession } from './session.ts';
 import { PassthroughStage, type Stage } from './stage.ts';
 import { InferenceRunner } from '../inference/runner.ts';
-import { ReenactStage } from '../pipeline/reenact-stage.ts';
+import { ReenactStage, degradedRenderSize } from '../pipeline/reenact-stage.ts';
 import { REENACT_HANDLER, reenactHandlerSpec } from '../pipeline/reenact-handler.ts';
 import { availableParallelism } from 'node:os';
 
 const log = rootLogger.child('reenactor', { pid: process.pid });
-/** Enrolled-target cache folder, given by the supervisor as the first argument. */
+/** Enrolled-target cache folder and the landmark model ('mesh' | 'attention'), given by the supervisor. */
 const targetCacheDir = process.argv[2];
+const attention = process.argv[3] === 'attention';
 const sessions = new Map<string, ReenactSession>();
 const starting = new Set<string>();
 
@@ -33,7 +34,7 @@ function pipelineRunner(): Promise<InferenceRunner> {
   pipeline ??= InferenceRunner.create({
     name: 'pipeline',
     // ORT threads follow the cores, leaving one for this process's media thread.
-    handlers: [reenactHandlerSpec({ threads: Math.max(1, availableParallelism() - 1), cacheDir: targetCacheDir })],
+    handlers: [reenactHandlerSpec({ threads: Math.max(1, availableParallelism() - 1), cacheDir: targetCacheDir, attention })],
     initTimeoutMs: 60_000,
     logger: log,
   }).catch((err: unknown) => {
@@ -54,20 +55,35 @@ async function prewarm(targetPath: string, size: number, alsoEnroll: string[]): 
     send({ type: 'prewarmed', ms: performance.now() - t0 });
     // The rest of the gallery goes to the on-disk enrollment cache from a separate, short-lived
     // worker, so live sessions never queue behind an enrollment; a later switch then loads from cache.
+    await enrollGallery([targetPath, ...alsoEnroll], size, t0);
+  } catch (err) {
+    log.warn('prewarm failed; sessions will start cold', { err });
+  }
+}
+
+async function enrollGallery(paths: string[], size: number, t0: number): Promise<void> {
+  let ok = false;
+  try {
     const enroller = await InferenceRunner.create({
       name: 'enroller',
-      handlers: [reenactHandlerSpec({ threads: 1, cacheDir: targetCacheDir })],
+      handlers: [reenactHandlerSpec({ threads: 1, cacheDir: targetCacheDir, attention })],
       initTimeoutMs: 60_000,
       logger: log,
     });
     try {
-      for (const path of alsoEnroll) await enroller.run(REENACT_HANDLER, { op: 'enroll', targetPath: path, size });
+      // Both render sizes: a session that degrades switches to the smaller one mid-stream.
+      for (const path of paths) {
+        for (const s of [size, degradedRenderSize(size)]) await enroller.run(REENACT_HANDLER, { op: 'enroll', targetPath: path, size: s });
+      }
+      ok = true;
     } finally {
       await enroller.close();
     }
     log.info('gallery enrolled', { ms: Math.round(performance.now() - t0) });
   } catch (err) {
-    log.warn('prewarm failed; sessions will start cold', { err });
+    log.warn('gallery enrollment failed; a switch to those targets will enroll them then', { err });
+  } finally {
+    send({ type: 'galleryEnrolled', ms: performance.now() - t0, ok });
   }
 }
 

@@ -56,6 +56,8 @@ export type ChildMessage =
   | { type: 'controlResult'; requestId: number; error?: string }
   /** The pipeline is loaded and the default target enrolled. */
   | { type: 'prewarmed'; ms: number }
+  /** The rest of the gallery is in the enrollment cache (or its enrollment gave up: ok false). */
+  | { type: 'galleryEnrolled'; ms: number; ok: boolean }
   | {
       type: 'heartbeat';
       /** Event-loop delay p99 over the interval, ms. */

@@ -81,6 +81,7 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
   readonly #watchdog: NodeJS.Timeout;
   #controlSeq = 0;
   #warm = false;
+  #galleryEnrolled = false;
   #closed = false;
 
   constructor(deps: SupervisorDeps) {
@@ -94,6 +95,11 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
   /** True once a reenactor has its pipeline loaded (always true for the passthrough stage). */
   get warm(): boolean {
     return this.#warm || this.#deps.config.stage !== 'reenact';
+  }
+
+  /** True once the prewarmed reenactor has the whole gallery in the enrollment cache (always true for passthrough). */
+  get galleryEnrolled(): boolean {
+    return this.#galleryEnrolled || this.#deps.config.stage !== 'reenact';
   }
 
   get sessionCount(): number {
@@ -233,7 +239,7 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
     child.ready = false;
     child.lastHeartbeat = Date.now();
     child.lastStats.clear();
-    const proc = fork(childEntry, [join(this.#deps.config.dataDir, 'targets')], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const proc = fork(childEntry, [join(this.#deps.config.dataDir, 'targets'), this.#deps.config.trackerModel], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     child.process = proc;
     const log = this.#log.child('child', { index: child.index, pid: proc.pid });
     proc.on('message', (raw: unknown) => this.#onMessage(child, raw as ChildMessage));
@@ -276,6 +282,10 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
       case 'prewarmed':
         this.#warm = true;
         this.#log.info('reenactor pipeline warm', { ms: Math.round(msg.ms) });
+        break;
+      case 'galleryEnrolled':
+        this.#galleryEnrolled = true;
+        this.#log.info('gallery enrollment done', { ms: Math.round(msg.ms), ok: msg.ok });
         break;
       case 'controlResult': {
         const p = child.pendingControls.get(msg.requestId);

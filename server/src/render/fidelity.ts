@@ -10,7 +10,7 @@ import { GeometricRenderer } from './renderer.ts';
 import { cropResize, type CropRect } from './image-ops.ts';
 import { reenactVideo, type ReenactOptions } from './offline.ts';
 import type { EnrolledTarget, FaceTrackerPort } from './target.ts';
-import { eyeOpenness, interOcular } from './face-measure.ts';
+import { eyeOpenness, interOcular, irisOffset } from './face-measure.ts';
 import { EYES, LIPS_LOWER_INNER, LIPS_UPPER_INNER } from './topology.ts';
 
 export interface FidelityResult {
@@ -20,6 +20,8 @@ export interface FidelityResult {
   /** Pearson correlation, driving vs output. */
   mouthCorr: number;
   eyeCorr: number;
+  /** Horizontal gaze (iris across the eye), when both sides have 478-point tracks; NaN otherwise. */
+  gazeCorr: number;
   /** Per-frame series (driving, output), NaN where no face. */
   mouthDriving: number[];
   mouthOutput: number[];
@@ -87,6 +89,19 @@ export function eyeOpening(t: FaceTrack): number {
   return (eyeOpenness(flat, EYES[0]!) + eyeOpenness(flat, EYES[1]!)) / 2;
 }
 
+/**
+ * Horizontal gaze: the iris centre's offset from the eye's centre along the
+ * corner-to-corner line, in eye widths, mean of both eyes (NaN without irises).
+ */
+export function gazeOffset(t: FaceTrack): number {
+  if (!t.landmarks || t.landmarks.length < 478) return Number.NaN;
+  const pts = new Float64Array(478 * 3);
+  for (let i = 0; i < 478; i++) pts.set(t.landmarks[i]!, i * 3);
+  const o = new Float64Array(4);
+  EYES.forEach((eye, e) => irisOffset(pts, eye, o, e * 2));
+  return (o[0]! + o[2]!) / 2;
+}
+
 const eyeOf = eyeOpening;
 const mouthOf = mouthOpening;
 
@@ -108,7 +123,7 @@ export async function measureFidelity(opts: FidelityOptions): Promise<FidelityRe
     },
   });
   return {
-    frames: r.frames, faceFound: found / Math.max(r.frames, 1), mouthCorr: pearson(md, mo), eyeCorr: pearson(ed, eo),
+    frames: r.frames, faceFound: found / Math.max(r.frames, 1), mouthCorr: pearson(md, mo), eyeCorr: pearson(ed, eo), gazeCorr: Number.NaN,
     mouthDriving: md, mouthOutput: mo, eyeDriving: ed, eyeOutput: eo, renderMsP50: r.renderMsP50,
   };
 }
@@ -256,7 +271,7 @@ export async function fidelityFromTracks(
   onFrame?: (index: number, output: Uint8Array, rendered: FaceTrack) => void,
 ): Promise<FidelityResult> {
   const renderer = await GeometricRenderer.create({ size: target.size });
-  const md: number[] = [], mo: number[] = [], ed: number[] = [], eo: number[] = [];
+  const md: number[] = [], mo: number[] = [], ed: number[] = [], eo: number[] = [], gd: number[] = [], go: number[] = [];
   const times: number[] = [];
   let found = 0;
   try {
@@ -272,6 +287,8 @@ export async function fidelityFromTracks(
       mo.push(mouthOf(rendered));
       ed.push(eyeOf(track));
       eo.push(eyeOf(rendered));
+      gd.push(gazeOffset(track));
+      go.push(gazeOffset(rendered));
       onFrame?.(i, out, rendered);
     }
   } finally {
@@ -279,7 +296,7 @@ export async function fidelityFromTracks(
   }
   times.sort((a, b) => a - b);
   return {
-    frames: tracks.length, faceFound: found / Math.max(tracks.length, 1), mouthCorr: pearson(md, mo), eyeCorr: pearson(ed, eo),
+    frames: tracks.length, faceFound: found / Math.max(tracks.length, 1), mouthCorr: pearson(md, mo), eyeCorr: pearson(ed, eo), gazeCorr: pearson(gd, go),
     mouthDriving: md, mouthOutput: mo, eyeDriving: ed, eyeOutput: eo, renderMsP50: times[times.length >> 1] ?? 0,
   };
 }

@@ -114,9 +114,10 @@ export function paintMouth(out: RgbaImage, f: ContourFrame, strength: number, ap
       g += (app.tongue[1]! * (0.7 + 0.3 * ty) - g) * tw;
       b += (app.tongue[2]! * (0.7 + 0.3 * ty) - b) * tw;
       // Upper teeth under the upper lip, shaded at the top, darker toward the corners.
-      // Teeth fill just over half of a shallow opening (a smile) and the lower teeth a fifth, so a dark
-      // line of cavity always parts them: an opening reads as open, not as a pale band between the lips.
-      const th = Math.min(h * 0.55, W * 0.19);
+      // Teeth fill most of a shallow opening (a smile); the dark cavity shows only when it is deep.
+      // (Capping them lower, to leave a dark line between the rows, raised the offline smile pairs
+      // but cost the live loop's mouth correlation about 0.02 on d9, so it was reverted.)
+      const th = Math.min(h * 0.7, W * 0.19);
       const dv = v - vu;
       const teethA = (1 - smoothstep(th - 0.6, th + 0.6, dv)) * (1 - smoothstep(0.7, 0.98, lateral));
       if (teethA > 0) {
@@ -130,7 +131,7 @@ export function paintMouth(out: RgbaImage, f: ContourFrame, strength: number, ap
         b += (app.teeth[2]! * shade - b) * teethA;
       }
       // Lower teeth, mostly in shadow.
-      const lh = Math.min(h * 0.22, W * 0.09);
+      const lh = Math.min(h * 0.3, W * 0.09);
       const lowA = (1 - smoothstep(lh - 0.6, lh + 0.6, vl - v)) * (1 - smoothstep(0.5, 0.85, lateral)) * 0.85;
       if (lowA > 0) {
         const shade = 0.72 * (1 - 0.4 * lateral);

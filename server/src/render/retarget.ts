@@ -32,6 +32,13 @@ export interface RetargetParams {
    */
   blinkClosedRatio: number;
   blinkOpenRatio: number;
+  /**
+   * The same for an actor tracked with the 478-point attention model (a track with irises), whose
+   * lids read true: a full blink bottoms out at 0.00–0.05 of the neutral gap, a half-closed eye
+   * near 0.5.
+   */
+  blinkClosedRatioIris: number;
+  blinkOpenRatioIris: number;
   /** Widest lid opening relative to the target's neutral. */
   maxEyeWiden: number;
   /** No face: hold the last pose this long, then ease to neutral over easeMs. */
@@ -70,6 +77,8 @@ export const DEFAULT_RETARGET: Readonly<RetargetParams> = Object.freeze({
   maxScaleChange: 0.15,
   blinkClosedRatio: 0.6,
   blinkOpenRatio: 0.97,
+  blinkClosedRatioIris: 0.3,
+  blinkOpenRatioIris: 0.97,
   maxEyeWiden: 1.35,
   holdMs: 500,
   easeMs: 1000,
@@ -146,6 +155,8 @@ export class Retargeter {
   #neutral: ActorNeutral | null = null;
   #lastTimeMs = -1;
   #lastGoodMs = -Infinity;
+  /** The actor track carries irises (attention model): its lids read true and use the iris calibration. */
+  #actorHasIris = false;
   #hasGood = false;
   #actorIris = false;
 
@@ -203,6 +214,7 @@ export class Retargeter {
     this.#lastTimeMs = timeMs;
     const out = this.#out;
     if (track?.landmarks && track.landmarks.length >= MESH_POINTS) {
+      this.#actorHasIris = track.landmarks.length >= LANDMARK_SLOTS;
       this.#load(track);
       if (!this.#neutral) {
         this.#collectNeutral();
@@ -391,7 +403,7 @@ export class Retargeter {
     const pts = out.points;
     EYES.forEach((eye, e) => {
       const ratio = eyes[e]!;
-      out.eyeClosure[e] = lidClosure(ratio, p.blinkOpenRatio, p.blinkClosedRatio);
+      out.eyeClosure[e] = this.#actorHasIris ? lidClosure(ratio, p.blinkOpenRatioIris, p.blinkClosedRatioIris) : lidClosure(ratio, p.blinkOpenRatio, p.blinkClosedRatio);
       out.eyeWiden[e] = 1 + clamp(ratio - 1.03, 0, p.maxEyeWiden - 1);
       // The lids' own vertices keep the target's neutral shape, moved with the brow region and lifted
       // for wide eyes; a closing lid then slides down over the eyeball (closeLid), the eye layer

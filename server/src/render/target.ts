@@ -18,7 +18,7 @@ import { LIP_IDS, type MouthLibraryData } from './mouth-library.ts';
 import { warpTriangle, type RgbaImage } from './raster.ts';
 import { CHIN, EYES, FACE_OVAL, FOREHEAD_TOP, LIPS_LOWER_INNER, LIPS_UPPER_INNER, MESH_POINTS, STABLE_POINTS } from './topology.ts';
 
-export const ENROLL_VERSION = 1;
+export const ENROLL_VERSION = 2;
 
 /** What enrollment needs from a tracker (server/src/tracking's Tracker satisfies it). */
 export interface FaceTrackerPort {

@@ -32,6 +32,13 @@ export interface FaceModelRequest {
   inferMs?: number;
 }
 
+/**
+ * The tracker's landmark model when none is named: the attention model (478 points: refined lips
+ * and eyes, irises). Its blinks read fully shut where the 468-point model reads half closed, and it
+ * gives gaze; it costs about 1.3× the 468-point tracker's time (docs/tracking.md).
+ */
+export const DEFAULT_ATTENTION = true;
+
 export function landmarkModelName(attention: boolean): ModelName {
   return attention ? 'faceLandmarksAttention' : 'faceLandmarks';
 }
@@ -85,6 +92,6 @@ export const createHandler: CreateHandler = async (options: unknown, ctx: Handle
   const o = (options ?? {}) as FaceHandlerOptions;
   const common = { threads: o.threads ?? 1, provider: o.provider ?? 'auto', modelsDir: o.modelsDir, logger: ctx.logger };
   const detector = await loadModel('faceDetector', common);
-  const landmarks = await loadModel(landmarkModelName(o.attention ?? false), common);
+  const landmarks = await loadModel(landmarkModelName(o.attention ?? DEFAULT_ATTENTION), common);
   return new FaceModelsHandler({ detector, landmarks });
 };

@@ -22,8 +22,8 @@ import type { Provider } from '../inference/ort-session.ts';
 import { TypedEmitter } from '../util/emitter.ts';
 import { decodeDetections, DETECTOR_SIZE, generateAnchors, letterbox, type Detection } from './detector.ts';
 import { ExpressionSolver } from './expression.ts';
-import { FACE_HANDLER, faceHandlerSpec, landmarkModelName, type FaceModelRequest } from './face-models-handler.ts';
-import { assembleLandmarks, landmarkCountFor } from './landmark-assembly.ts';
+import { DEFAULT_ATTENTION, FACE_HANDLER, faceHandlerSpec, landmarkModelName, type FaceModelRequest } from './face-models-handler.ts';
+import { assembleLandmarks, landmarkCountFor, placeIrisesAtEyeCentres } from './landmark-assembly.ts';
 import { DEFAULT_ONE_EURO, OneEuroVector, type OneEuroParams } from './one-euro.ts';
 import { loadCanonicalMesh, PoseSolver, poseFromFit, toCanonicalSpace } from './pose.ts';
 import { letterboxToAffine, projectLandmarks, rectFromDetection, rectFromLandmarks, rectToAffine, warpToTensor, type Rect } from './roi.ts';
@@ -42,7 +42,7 @@ export interface TrackerOptions {
   threads?: number;
   provider?: 'auto' | Provider;
   modelsDir?: string;
-  /** 478-point attention model (irises). Must match the runner's handler. Default false. */
+  /** 478-point attention model (irises, refined lips and eyes). Must match the runner's handler. Default true (DEFAULT_ATTENTION). */
   attention?: boolean;
   /** Detector score threshold, 0..1. Default 0.5. */
   minDetectionScore?: number;
@@ -113,7 +113,7 @@ export class Tracker {
     this.#runner = runner;
     this.#ownsRunner = owns;
     this.#handler = opts.handler ?? FACE_HANDLER;
-    this.#attention = opts.attention ?? false;
+    this.#attention = opts.attention ?? DEFAULT_ATTENTION;
     const minScore = opts.minDetectionScore ?? 0.5;
     this.#minScore = minScore;
     this.#minPresence = opts.minPresence ?? 0.5;
@@ -144,7 +144,7 @@ export class Tracker {
     const owns = !runner;
     runner ??= await InferenceRunner.create({
       name: 'tracker',
-      handlers: [faceHandlerSpec({ threads: opts.threads ?? 1, provider: opts.provider ?? 'auto', modelsDir: opts.modelsDir, attention: opts.attention ?? false })],
+      handlers: [faceHandlerSpec({ threads: opts.threads ?? 1, provider: opts.provider ?? 'auto', modelsDir: opts.modelsDir, attention: opts.attention ?? DEFAULT_ATTENTION })],
       logger,
     });
     const info = runner.info[opts.handler ?? FACE_HANDLER];
@@ -152,9 +152,9 @@ export class Tracker {
       if (owns) await runner.close();
       throw new TypeError(`runner does not host a face handler named ${opts.handler ?? FACE_HANDLER}`);
     }
-    if (info['landmarks'] !== landmarkModelName(opts.attention ?? false)) {
+    if (info['landmarks'] !== landmarkModelName(opts.attention ?? DEFAULT_ATTENTION)) {
       if (owns) await runner.close();
-      throw new TypeError(`runner's face handler runs ${String(info['landmarks'])}, tracker expects ${landmarkModelName(opts.attention ?? false)}`);
+      throw new TypeError(`runner's face handler runs ${String(info['landmarks'])}, tracker expects ${landmarkModelName(opts.attention ?? DEFAULT_ATTENTION)}`);
     }
     logger.debug('tracker ready', { provider: String(info['provider']), threads: Number(info['threads']), landmarks: String(info['landmarks']) });
     return new Tracker(runner, owns, mesh, opts, logger);
@@ -289,12 +289,15 @@ export class Tracker {
       this.reset();
       return result;
     }
-    if (points.length < this.#count * 3) throw new TypeError(`expected at least ${this.#count} points, got ${points.length / 3}`);
-    for (let i = 0; i < this.#count * 3; i++) {
+    const given = Math.min(this.#count, Math.floor(points.length / 3));
+    if (given < LANDMARK_COUNT) throw new TypeError(`expected at least ${LANDMARK_COUNT} points, got ${points.length / 3}`);
+    for (let i = 0; i < given * 3; i++) {
       const v = points[i]!;
       if (!Number.isFinite(v)) throw new TypeError(`landmark value ${i} is not finite`);
       this.#projected[i] = v;
     }
+    // A 478-point tracker given the plain mesh (a browser's 468-point model): irises at the eye centres.
+    if (given < this.#count) placeIrisesAtEyeCentres(this.#projected);
     if (!wasTracking) this.#events.safeEmit('faceFound', { frame: frameNo, faces: 1 });
     this.#faces = 1;
     this.#stats.framesWithFace++;
