@@ -55,11 +55,12 @@ before(async () => {
   if (skip) return;
   await mkdir(artifactsDir, { recursive: true });
   // Stamped: in measurement mode the reenactor copies each camera frame's stamp into its output.
-  fakeCamera = await makeFakeCamera({ stamp: true });
+  // Documentation screenshots go without the stamp blocks (and without the latency measurement).
+  fakeCamera = await makeFakeCamera({ stamp: !docShots });
   dataDir = await mkdtemp(join(tmpdir(), 'reenact-browser-'));
   // Measurement mode: in privacy mode the reenactor stamps each landmark message's frame id into
   // its output, so the page's camera-to-screen time can be measured per frame.
-  server = await startServer({ stage, maxSessions: 1, dataDir, measurement: true });
+  server = await startServer({ stage, maxSessions: 1, dataDir, measurement: !docShots });
   stampScript = await stampReaderScript();
   browser = await launchBrowser({ fakeVideo: fakeCamera });
 });
@@ -249,8 +250,10 @@ test('privacy mode: the page sends landmarks only, the server has no video produ
   await writeFile(join(artifactsDir, 'browser-privacy.json'), JSON.stringify(report, null, 2));
   await actor.screenshot({ path: join(artifactsDir, 'actor-privacy.png') });
   assertFollows(follow);
-  assert.ok(g2g.length >= 30, `privacy mode: only ${g2g.length} stamped output frames matched a sent frame`);
-  assert.ok(videoG2g.length >= 30, `camera video: only ${videoG2g.length} stamped output frames matched a camera frame`);
+  if (!docShots) {
+    assert.ok(g2g.length >= 30, `privacy mode: only ${g2g.length} stamped output frames matched a sent frame`);
+    assert.ok(videoG2g.length >= 30, `camera video: only ${videoG2g.length} stamped output frames matched a camera frame`);
+  }
   assert.ok(landmarks.upKbps < video.upKbps, `privacy mode sends more (${landmarks.upKbps} kbit/s) than video (${video.upKbps} kbit/s)`);
   // Back to camera video for the journeys that follow.
   await actor.uncheck('#privacy');
