@@ -151,7 +151,7 @@ export interface TrackedClip {
  * Tracks every frame of a decoded clip with the project's 468-point mesh tracker (the model a
  * browser's FaceLandmarker runs; raw landmarks, no smoothing: the server filters).
  */
-export async function trackClip(clip: DecodedClip): Promise<TrackedClip> {
+export async function trackLandmarks(clip: DecodedClip): Promise<TrackedClip> {
   const tracker = await Tracker.create({ filter: false, attention: false });
   const rgba = new Uint8Array(clip.width * clip.height * 4);
   const points: (Float32Array | null)[] = [];

@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TokenSigner } from '../server/src/auth/tokens.ts';
 import { frameBytes } from '../server/src/media/video-io.ts';
-import { decodeClip, percentile, trackClip, type DecodedClip, type TrackedClip } from './peers.ts';
+import { decodeClip, percentile, trackLandmarks, type DecodedClip, type TrackedClip } from './peers.ts';
 import { CAPS, hardCapMs, type LoadtestOptions } from './options.ts';
 import { SpawnedServer } from './server-child.ts';
 import { LoadSession, type TokenSource } from './session.ts';
@@ -266,7 +266,7 @@ export async function runLoadtest(o: LoadtestOptions, signal: AbortSignal, res: 
     let tracked: TrackedClip | undefined;
     if (o.privacy) {
       log(`privacy mode: tracking ${clip.frames.length} frames up front …`);
-      tracked = await trackClip(clip);
+      tracked = await trackLandmarks(clip);
       notes.push(`privacy mode: actors send landmarks tracked up front with the server's tracker (p50 ${percentile(tracked.trackMs, 50).toFixed(1)} ms/frame here); glass-to-glass starts when a frame's landmarks are sent, so on-device tracking time is not in it`);
     }
     const { url, serverPid, serverNote: note } = await acquireTarget(o, signal, res, log, notes);

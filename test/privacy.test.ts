@@ -9,15 +9,14 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import type { ReenactServer } from '../server/src/server.ts';
-import { FootageActor, StampViewer, TracksActor, decodeClip, latencies, percentile, trackClip, type DecodedClip, type TrackedClip } from '../loadtest/peers.ts';
+import { FootageActor, StampViewer, TracksActor, decodeClip, latencies, percentile, trackLandmarks, type DecodedClip, type TrackedClip } from '../loadtest/peers.ts';
 import { NodePeer } from '../server/src/rtc/node-peer.ts';
-import { Tracker } from '../server/src/tracking/tracker.ts';
-import { i420ToRgba } from '../server/src/media/convert.ts';
-import { mouthOpening, pearson } from '../server/src/render/fidelity.ts';
-import { readStamp } from '../shared/stamp.ts';
+import { Tracker, toFaceTrack } from '../server/src/tracking/tracker.ts';
+import { pearson } from '../server/src/render/fidelity.ts';
 import { TRACK_HEADER_BYTES, TrackWireError, decodeTrackMessage, encodeTrackMessage, trackMessageBytes } from '../shared/track-wire.ts';
 import type { SessionStatsData } from '../shared/protocol.ts';
 import { fixture, settleWrtc, startServer, waitFor } from './helpers/server.ts';
+import { mouthPairsByStamp } from './helpers/mouth-follow.ts';
 
 const servers: ReenactServer[] = [];
 let clipCache: DecodedClip | undefined;
@@ -42,7 +41,7 @@ async function clip(): Promise<DecodedClip> {
 
 /** The same frames' raw landmarks, tracked once: what the actor's device sends. */
 async function tracked(): Promise<TrackedClip> {
-  trackedCache ??= await trackClip(await clip());
+  trackedCache ??= await trackLandmarks(await clip());
   return trackedCache;
 }
 
@@ -97,6 +96,23 @@ test('track messages round-trip real landmarks within half a quantisation step, 
   assert.throws(() => encodeTrackMessage({ frameId: 1, captureMs: 0, width: 640, height: 480, points: new Float32Array(468 * 3).fill(NaN) }), TrackWireError);
 });
 
+test('a 478-point tracker fed the browser model\'s 468 points reports 468 (no irises), with pose and expression', { timeout: 60_000 }, async () => {
+  const points = (await tracked()).points.find((p) => p !== null);
+  assert.ok(points);
+  const tracker = await Tracker.create({ threads: 1, attention: true });
+  try {
+    const r = tracker.processLandmarks(points, 0);
+    assert.equal(r.landmarkCount, 468);
+    assert.equal(toFaceTrack(r).landmarks?.length, 468);
+    assert.ok(r.pose && r.expression, 'no pose or expression');
+    assert.equal(tracker.processLandmarks(null, 33).landmarks, null);
+    // @ts-expect-error a wrong point count is refused
+    assert.throws(() => tracker.processLandmarks(new Float32Array(300 * 3), 66, 'x'), TypeError);
+  } finally {
+    await tracker.close();
+  }
+});
+
 test('privacy mode end to end: landmarks only in, no camera producer in the room, and the output mouth follows the actor (d9, correlation ≥ 0.8 by stamp)', { timeout: 150_000 }, async () => {
   const srv = await server({ stage: 'reenact' });
   const tracks = await tracked();
@@ -124,38 +140,8 @@ test('privacy mode end to end: landmarks only in, no camera producer in the room
     actor.stop();
   }
   const lat = latencies(actor, viewer).map((l) => l.ms);
-  // As in the camera-video test (realtime.test.ts): driver frames and output frames each tracked
-  // with their own tracker, aligned by stamp id.
-  const driverTracker = await Tracker.create({ threads: 1, attention: false });
-  const outputTracker = await Tracker.create({ threads: 1, attention: false });
-  const drv: number[] = [];
-  const out: number[] = [];
-  try {
-    const seen = new Set<number>();
-    let rgba = new Uint8Array(0);
-    const rgbaIn = new Uint8Array(frames.width * frames.height * 4);
-    for (const f of viewer.frames) {
-      const id = readStamp(f.data, f.width);
-      if (id === null || seen.has(id)) continue;
-      seen.add(id);
-      const src = frames.frames[(id - 1) % frames.frames.length];
-      if (!src) continue;
-      i420ToRgba(src, frames.width, frames.height, rgbaIn);
-      const dt = await driverTracker.track({ width: frames.width, height: frames.height, format: 'rgba', data: rgbaIn }, (id * 1000) / frames.fps);
-      if (rgba.length !== f.width * f.height * 4) rgba = new Uint8Array(f.width * f.height * 4);
-      i420ToRgba(f.data, f.width, f.height, rgba);
-      const ot = await outputTracker.track({ width: f.width, height: f.height, format: 'rgba', data: rgba }, (id * 1000) / frames.fps);
-      const a = mouthOpening(dt);
-      const b = mouthOpening(ot);
-      if (Number.isFinite(a) && Number.isFinite(b)) {
-        drv.push(a);
-        out.push(b);
-      }
-    }
-  } finally {
-    await driverTracker.close();
-    await outputTracker.close();
-  }
+  // As in the camera-video test (realtime.test.ts): driver and output frames aligned by stamp id.
+  const { driving: drv, output: out } = await mouthPairsByStamp(frames, viewer.frames);
   const corr = pearson(drv, out);
   const seconds = 14;
   const report = {

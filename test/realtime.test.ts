@@ -8,13 +8,12 @@ import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import type { ReenactServer } from '../server/src/server.ts';
 import { FootageActor, StampViewer, decodeClip, latencies, percentile, type DecodedClip } from '../loadtest/peers.ts';
-import { Tracker } from '../server/src/tracking/tracker.ts';
 import { i420ToRgba } from '../server/src/media/convert.ts';
-import { mouthOpening, pearson } from '../server/src/render/fidelity.ts';
+import { pearson } from '../server/src/render/fidelity.ts';
 import type { Notification, SessionStatsData } from '../shared/protocol.ts';
 import { writeImage } from '../server/src/media/video-io.ts';
-import { readStamp } from '../shared/stamp.ts';
 import { fixture, settleWrtc, startServer, waitFor } from './helpers/server.ts';
+import { mouthPairsByStamp } from './helpers/mouth-follow.ts';
 
 const servers: ReenactServer[] = [];
 let clipCache: DecodedClip | undefined;
@@ -62,45 +61,14 @@ test('the live output mouth follows the actor (d9): correlation ≥ 0.8 after al
     actor.stop();
   }
   const lat = latencies(actor, viewer).map((l) => l.ms);
-  // Track driver frames and output frames, each sequence with its own tracker, aligned by stamp id.
-  // Measured with the live pipeline's own landmark model (the 468-point mesh, REENACT_TRACKER_MODEL's default).
-  const driverTracker = await Tracker.create({ threads: 1, attention: false });
-  const outputTracker = await Tracker.create({ threads: 1, attention: false });
-  const drv: number[] = [];
-  const out: number[] = [];
-  try {
-    const seen = new Set<number>();
-    let rgbaIn = new Uint8Array(0);
-    let rgbaOut = new Uint8Array(0);
-    for (const f of viewer.frames) {
-      const id = readId(f);
-      if (id === null || seen.has(id)) continue;
-      seen.add(id);
-      const src = clip.frames[(id - 1) % clip.frames.length];
-      if (!src) continue;
-      if (rgbaIn.length !== clip.width * clip.height * 4) rgbaIn = new Uint8Array(clip.width * clip.height * 4);
-      i420ToRgba(src, clip.width, clip.height, rgbaIn);
-      const dt = await driverTracker.track({ width: clip.width, height: clip.height, format: 'rgba', data: rgbaIn }, (id * 1000) / clip.fps);
-      if (rgbaOut.length !== f.width * f.height * 4) rgbaOut = new Uint8Array(f.width * f.height * 4);
-      i420ToRgba(f.data, f.width, f.height, rgbaOut);
-      const ot = await outputTracker.track({ width: f.width, height: f.height, format: 'rgba', data: rgbaOut }, (id * 1000) / clip.fps);
-      const a = mouthOpening(dt);
-      const b = mouthOpening(ot);
-      if (Number.isFinite(a) && Number.isFinite(b)) {
-        drv.push(a);
-        out.push(b);
-      }
-    }
-    const last = viewer.frames[viewer.frames.length - 1];
-    if (last) {
-      const rgba = new Uint8Array(last.width * last.height * 4);
-      i420ToRgba(last.data, last.width, last.height, rgba);
-      await mkdir(new URL('./artifacts/', import.meta.url), { recursive: true });
-      await writeImage(new URL('./artifacts/live-reenact-last.png', import.meta.url).pathname, { width: last.width, height: last.height, format: 'rgba', data: rgba });
-    }
-  } finally {
-    await driverTracker.close();
-    await outputTracker.close();
+  // Driver and output frames, aligned by stamp id, each tracked with its own tracker.
+  const { driving: drv, output: out } = await mouthPairsByStamp(clip, viewer.frames);
+  const last = viewer.frames[viewer.frames.length - 1];
+  if (last) {
+    const rgba = new Uint8Array(last.width * last.height * 4);
+    i420ToRgba(last.data, last.width, last.height, rgba);
+    await mkdir(new URL('./artifacts/', import.meta.url), { recursive: true });
+    await writeImage(new URL('./artifacts/live-reenact-last.png', import.meta.url).pathname, { width: last.width, height: last.height, format: 'rgba', data: rgba });
   }
   const corr = pearson(drv, out);
   // For diagnosis only: correlation with the output shifted by k frames (k > 0: output lags).
@@ -121,9 +89,6 @@ test('the live output mouth follows the actor (d9): correlation ≥ 0.8 after al
   assert.ok(corr >= 0.8, `mouth-opening correlation ${corr.toFixed(3)} < 0.8`);
 });
 
-function readId(f: { width: number; data: Uint8Array }): number | null {
-  return readStamp(f.data, f.width);
-}
 
 test('a slow stage drops and counts frames, keeps latency bounded, degrades, then recovers', { timeout: 90_000 }, async () => {
   // 200 ms per frame for the first 6 s against an 80 ms budget, then normal speed.

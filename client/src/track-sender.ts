@@ -47,6 +47,7 @@ export class TrackSender {
   #last = -Infinity;
   #inFlight: InFlight | undefined;
   #frameId = 0;
+  #msg: Uint8Array | undefined;
   #closed = false;
   #sentInWindow = 0;
   #times: number[] = [];
@@ -134,7 +135,8 @@ export class TrackSender {
     if (m.type !== 'points') return;
     this.#times.push(m.ms);
     const frameId = (this.#frameId = (this.#frameId % (2 ** STAMP_ID_BITS - 1)) + 1);
-    const msg = encodeTrackMessage({ frameId, captureMs: frame.captureMs, width: frame.width, height: frame.height, points: m.points });
+    // send() copies the bytes, so one message buffer serves every frame.
+    const msg = (this.#msg = encodeTrackMessage({ frameId, captureMs: frame.captureMs, width: frame.width, height: frame.height, points: m.points }, this.#msg));
     try {
       this.#channel.send(msg.buffer as ArrayBuffer);
     } catch {

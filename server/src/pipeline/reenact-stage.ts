@@ -45,6 +45,7 @@ export class ReenactStage implements Stage {
   readonly #degrade: DegradeController;
   readonly #startedAt = performance.now();
   readonly #spareInputs: Uint8Array[] = [];
+  readonly #sparePoints: Float32Array[] = [];
   #recycle: Uint8Array | undefined;
   #fallback = new Uint8Array(0);
   #sideBySide: boolean;
@@ -73,7 +74,7 @@ export class ReenactStage implements Stage {
   async process(frame: I420, meta: FrameMeta): Promise<StageResult> {
     const skip = this.#admit(meta);
     if (skip) return skip;
-    const input = this.#takeInput(frame.data.length);
+    const input = this.#takeBuffer(this.#spareInputs, frame.data.length, Uint8Array);
     input.set(frame.data);
     const req: PipelineRequest = {
       op: 'frame',
@@ -93,8 +94,12 @@ export class ReenactStage implements Stage {
   async processTrack(track: TrackMessage, meta: FrameMeta): Promise<StageResult> {
     const skip = this.#admit(meta);
     if (skip) return skip;
-    // The points travel to the worker; the session reuses its decode buffer.
-    const points = track.points ? new Float32Array(track.points) : null;
+    // The points travel to the worker and come back with the result, into a small pool.
+    let points: Float32Array | null = null;
+    if (track.points) {
+      points = this.#takeBuffer(this.#sparePoints, track.points.length, Float32Array);
+      points.set(track.points);
+    }
     const req: PipelineRequest = {
       op: 'landmarks',
       sessionId: this.#opts.sessionId,
@@ -104,7 +109,7 @@ export class ReenactStage implements Stage {
       recycle: this.#recycle,
       ...this.#hooks(),
     };
-    return this.#run(req, points ? [points.buffer] : [], meta, (err) => this.#fallbackPlot(track, meta, err));
+    return this.#run(req, points ? [points.buffer as ArrayBuffer] : [], meta, (err) => this.#fallbackPlot(track, meta, err));
   }
 
   /** Drops a frame that waited too long, or that degrade level 2 skips; undefined admits it. */
@@ -133,6 +138,7 @@ export class ReenactStage implements Stage {
       if (!this.#opened) await this.#reopen();
       const res = await this.#runner.run<FrameResult>(REENACT_HANDLER, req, transfer);
       if (res.input instanceof Uint8Array) this.#spareInputs.push(res.input);
+      else if (res.input) this.#sparePoints.push(res.input);
       this.#recycle = res.data;
       this.#failures = 0;
       this.status.notice = undefined;
@@ -171,10 +177,10 @@ export class ReenactStage implements Stage {
     this.#runner.run(REENACT_HANDLER, { op: 'close', sessionId: this.#opts.sessionId } satisfies PipelineRequest).catch(() => undefined);
   }
 
-  #takeInput(bytes: number): Uint8Array {
-    let buf = this.#spareInputs.pop();
-    while (buf && buf.length !== bytes) buf = this.#spareInputs.pop();
-    return buf ?? new Uint8Array(bytes);
+  #takeBuffer<T extends Uint8Array | Float32Array>(spares: T[], length: number, Kind: new (n: number) => T): T {
+    let buf = spares.pop();
+    while (buf && buf.length !== length) buf = spares.pop();
+    return buf ?? new Kind(length);
   }
 
   #recordLatency(meta: FrameMeta): void {

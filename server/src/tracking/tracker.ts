@@ -23,7 +23,7 @@ import { TypedEmitter } from '../util/emitter.ts';
 import { decodeDetections, DETECTOR_SIZE, generateAnchors, letterbox, type Detection } from './detector.ts';
 import { ExpressionSolver } from './expression.ts';
 import { DEFAULT_ATTENTION, FACE_HANDLER, faceHandlerSpec, landmarkModelName, type FaceModelRequest } from './face-models-handler.ts';
-import { assembleLandmarks, landmarkCountFor, placeIrisesAtEyeCentres } from './landmark-assembly.ts';
+import { assembleLandmarks, landmarkCountFor } from './landmark-assembly.ts';
 import { DEFAULT_ONE_EURO, OneEuroVector, type OneEuroParams } from './one-euro.ts';
 import { loadCanonicalMesh, PoseSolver, poseFromFit, toCanonicalSpace } from './pose.ts';
 import { letterboxToAffine, projectLandmarks, rectFromDetection, rectFromLandmarks, rectToAffine, warpToTensor, type Rect } from './roi.ts';
@@ -269,8 +269,10 @@ export class Tracker {
    * Tracks one frame from landmarks found elsewhere (privacy mode: the actor's browser runs the
    * same face-mesh model and sends its points). Skips the models and runs the rest of the
    * pipeline as for a camera frame: One Euro filter, pose, expression, and the found/lost events.
-   * `points` is x y z per landmark in frame pixels (468 or 478 points; the first 468 are used
-   * unless this tracker has irises), or null when the sender found no face.
+   * `points` is x y z per landmark in frame pixels, or null when the sender found no face. A
+   * 478-point tracker also takes the plain 468-point mesh (a browser's model): the result then has
+   * 468 points, so consumers see there are no irises (the renderer places its own and applies the
+   * 468-point lid calibration).
    */
   processLandmarks(points: Float32Array | null, timeMs: number, score = 1): TrackResult {
     if (this.#closed) throw new InvalidStateError('tracker is closed');
@@ -279,7 +281,8 @@ export class Tracker {
     const started = performance.now();
     const frameNo = ++this.#frame;
     this.#stats.frames++;
-    const result = emptyResult(frameNo, timeMs, this.#count);
+    const given = points ? Math.min(this.#count, Math.floor(points.length / 3)) : this.#count;
+    const result = emptyResult(frameNo, timeMs, given);
     const wasTracking = this.#roi !== null;
     if (!points) {
       if (wasTracking) {
@@ -289,15 +292,12 @@ export class Tracker {
       this.reset();
       return result;
     }
-    const given = Math.min(this.#count, Math.floor(points.length / 3));
     if (given < LANDMARK_COUNT) throw new TypeError(`expected at least ${LANDMARK_COUNT} points, got ${points.length / 3}`);
     for (let i = 0; i < given * 3; i++) {
       const v = points[i]!;
       if (!Number.isFinite(v)) throw new TypeError(`landmark value ${i} is not finite`);
       this.#projected[i] = v;
     }
-    // A 478-point tracker given the plain mesh (a browser's 468-point model): irises at the eye centres.
-    if (given < this.#count) placeIrisesAtEyeCentres(this.#projected);
     if (!wasTracking) this.#events.safeEmit('faceFound', { frame: frameNo, faces: 1 });
     this.#faces = 1;
     this.#stats.framesWithFace++;
