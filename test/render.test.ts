@@ -44,9 +44,10 @@ const MIN_CORR = 0.85;
  * eyes on s9, s10 and s2 measured 0.66–0.83).
  */
 const KNOWN_BELOW: Record<string, { mouth?: number; eye?: number }> = {
-  // measured 0.790: on the painting's parted lips the attention tracker's reading of the output
-  // flips between 0.01 and 0.13 while d9's mouth rests (the 468-point tracker reads the same frames
-  // steadily and scores the pair 0.939)
+  // measured 0.790. The painting's lips are parted, so lip presses and a sideways push of d9's
+  // closed mouth (its reading stays at 0) move the output's reading between 0.01 and 0.14; in the
+  // sideways frames the far lip corner is squeezed into the turned cheek and the upper lip smears.
+  // docs/rendering.md has the per-frame trace (scripts/fidelity-trace.ts).
   'd9->s10': { mouth: 0.72 },
 };
 
