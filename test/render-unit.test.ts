@@ -19,10 +19,10 @@ import { InvalidStateError, RenderError } from '../server/src/render/errors.ts';
 import { eulerToMat3, fitSimilarity, mat3ToEuler, newSimilarityFit } from '../server/src/render/geometry.ts';
 import { OneEuroVector } from '../server/src/render/filter.ts';
 import { targetGeometry } from '../server/src/render/face-measure.ts';
-import { buildRenderMesh, LANDMARK_SLOTS, loadCanonicalTriangles, placeRings, RING4, RING_SIZE, VERTEX_COUNT } from '../server/src/render/mesh.ts';
+import { buildRenderMesh, initialDrawOrder, LANDMARK_SLOTS, loadCanonicalTriangles, placeRings, RING4, RING_SIZE, VERTEX_COUNT } from '../server/src/render/mesh.ts';
 import { fillPolygon, newImage, warpTriangles } from '../server/src/render/raster.ts';
 import { GeometricRenderer } from '../server/src/render/renderer.ts';
-import { Retargeter } from '../server/src/render/retarget.ts';
+import { lipZeroShare, Retargeter } from '../server/src/render/retarget.ts';
 import { enrollTarget, type FaceTrackerPort } from '../server/src/render/target.ts';
 import { LIPS_LOWER_INNER, LIPS_UPPER_INNER, RIGHT_EYE, LEFT_EYE } from '../server/src/render/topology.ts';
 import { placeMissingIris } from '../server/src/render/face-measure.ts';
@@ -174,6 +174,16 @@ describe('triangulation and mesh', () => {
     assert.equal(bad, 0, `${bad} pixels not covered exactly once`);
     assert.equal(RING_SIZE, 36);
   });
+
+  it('the draw order paints every ring triangle (hair, neck, background) before any face triangle', T, async () => {
+    const mesh = buildRenderMesh((await loadCanonicalTriangles())!, 'canonical');
+    const order = initialDrawOrder(mesh);
+    const n = mesh.triangles.length / 3, rings = n - mesh.faceCount;
+    assert.equal(new Set(order).size, n, 'not a permutation');
+    const touchesRing = (t: number): boolean => [0, 1, 2].some((k) => mesh.triangles[t * 3 + k]! >= LANDMARK_SLOTS);
+    const misplaced = [...order].filter((t, k) => touchesRing(t) !== k < rings);
+    assert.deepEqual(misplaced, []);
+  });
 });
 
 describe('geometry and filtering', () => {
@@ -243,6 +253,43 @@ describe('retargeting', () => {
     const opened = gap(d.points) - gap(target);
     // The lower lip moved by 0.2 actor-IODs; the target's lips must part by about 0.2 target-IODs.
     assert.ok(Math.abs(opened / geo.iod - 0.2) < 0.05, `opened ${(opened / geo.iod).toFixed(3)} IOD`);
+  });
+
+  it('lip zero: a target with parted lips shows them shut while the actor rests with a closed mouth, and opens by the actor change from there', T, () => {
+    // The canonical face's lips are parted (gap 0.085 IOD): it serves as the target, and the actor rests with its mouth shut.
+    const geo = targetGeometry(Float64Array.from(target), false);
+    assert.ok(geo.mouthGap > 0.07, `target gap ${geo.mouthGap}`);
+    const shutActor = openMouth(actor, -gap(actor));
+    const aIod = targetGeometry(Float64Array.from(actor), false).iod;
+    const drive = (params: { lipZero: boolean }, amount: number): Float64Array => {
+      const r = new Retargeter(geo, params);
+      r.setNeutral(track(shutActor));
+      let d = r.update(track(openMouth(shutActor, amount), 1), 33);
+      for (let i = 2; i < 20; i++) d = r.update(track(openMouth(shutActor, amount), i), i * 33);
+      return d.points;
+    };
+    // At the actor's neutral: shut with lipZero, the target's own gap without.
+    const shut = drive({ lipZero: true }, 0);
+    assert.ok(Math.abs(gap(shut)) < 0.01 * geo.iod, `gap ${gap(shut)}`);
+    assert.ok(Math.abs(gap(drive({ lipZero: false }, 0)) - gap(target)) < 1e-6);
+    // The actor opens by 0.15 of its IOD: the target's lips part from shut by as much as they part
+    // from the painted gap without lipZero (about 0.2 IOD: the shut actor's mouth region is
+    // shorter than the target's, so its motion is scaled up).
+    const opened = gap(drive({ lipZero: true }, 0.15 * aIod)) / geo.iod;
+    const change = (gap(drive({ lipZero: false }, 0.15 * aIod)) - gap(target)) / geo.iod;
+    assert.ok(change > 0.12 && Math.abs(opened - change) < 0.02, `opened ${opened.toFixed(3)} IOD from shut, ${change.toFixed(3)} from the painted gap`);
+    // The lip bodies move with the inner lips; points far from the mouth do not move.
+    for (const i of [1, 152, 33, 263, 10]) {
+      assert.ok(Math.hypot(shut[i * 3]! - target[i * 3]!, shut[i * 3 + 1]! - target[i * 3 + 1]!) < 1e-6, `landmark ${i} moved`);
+    }
+    assert.ok(shut[0 * 3 + 1]! - target[0 * 3 + 1]! > 0.25 * gap(target), 'the upper lip did not follow its inner contour');
+  });
+
+  it('lip zero closes only what the actor lacks: none for a target with shut lips or an actor resting as open as the target', T, () => {
+    assert.ok(lipZeroShare(0.002, 0.07) > 0.95);
+    assert.equal(lipZeroShare(0.002, 0.005), 0);
+    assert.equal(lipZeroShare(0.07, 0.07), 0);
+    assert.ok(Math.abs(lipZeroShare(0.035, 0.07) - 0.5) < 1e-9);
   });
 
   it('a lid at half its neutral opening (a full blink as the 468-point model reports it) closes the target eye fully', T, () => {

@@ -1,5 +1,5 @@
 /**
- * `npm run reenact -- --driving <video> --target <image-or-video> --out <out.mp4> [--size 256|512] [--side-by-side]`
+ * `npm run reenact -- --driving <video> --target <image-or-video> --out <out.mp4> [--size 256|512] [--side-by-side] [--no-lip-zero]`
  *
  * Re-renders the target with the driving actor's expression and head pose,
  * one output frame per driving frame at the driving fps. Progress (fps, ETA)
@@ -12,7 +12,7 @@ import { Tracker } from '../tracking/tracker.ts';
 import { RenderError } from './errors.ts';
 import { reenactVideo } from './offline.ts';
 
-const USAGE = 'usage: npm run reenact -- --driving <video> --target <image-or-video> --out <out.mp4> [--size 256|512] [--side-by-side] [--max-frames N] [--no-cache]';
+const USAGE = 'usage: npm run reenact -- --driving <video> --target <image-or-video> --out <out.mp4> [--size 256|512] [--side-by-side] [--max-frames N] [--no-cache] [--no-lip-zero]';
 
 class UsageError extends Error {}
 
@@ -27,6 +27,8 @@ function parse(argv: string[]) {
       'side-by-side': { type: 'boolean', default: false },
       'max-frames': { type: 'string' },
       'no-cache': { type: 'boolean', default: false },
+      // Keep a target's own parted lips while the actor rests with a closed mouth (lipZero off).
+      'no-lip-zero': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -38,7 +40,7 @@ function parse(argv: string[]) {
   if (!/\.(mp4|y4m)$/i.test(values.out)) throw new UsageError('--out must end in .mp4 or .y4m');
   const maxFrames = values['max-frames'] === undefined ? undefined : Number(values['max-frames']);
   if (maxFrames !== undefined && !(Number.isInteger(maxFrames) && maxFrames > 0)) throw new UsageError('--max-frames must be a positive integer');
-  return { driving: values.driving, target: values.target, out: values.out, size, sideBySide: values['side-by-side'], maxFrames, noCache: values['no-cache'] };
+  return { driving: values.driving, target: values.target, out: values.out, size, sideBySide: values['side-by-side'], maxFrames, noCache: values['no-cache'], lipZero: !values['no-lip-zero'] };
 }
 
 function progressBar(): (done: number, total: number) => void {
@@ -77,6 +79,7 @@ async function main(): Promise<number> {
     const r = await reenactVideo({
       driving: args.driving, target: args.target, out: args.out, size: args.size, sideBySide: args.sideBySide,
       maxFrames: args.maxFrames, tracker, cacheDir: args.noCache ? null : undefined, onProgress: progressBar(),
+      retarget: { lipZero: args.lipZero },
     });
     const s = (performance.now() - t0) / 1000;
     console.error(

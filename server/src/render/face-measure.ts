@@ -2,8 +2,12 @@
  * Measurements on a landmark set (stride 3, LANDMARK_SLOTS long): inter-ocular
  * distance, lid openness, iris offset, and the target's fixed geometry.
  */
+import { ContourFrame } from './contour.ts';
+import { smoothstep } from './geometry.ts';
 import { LANDMARK_SLOTS } from './mesh.ts';
-import { EYES, FACE_OVAL, LEFT_EYE, RIGHT_EYE, STABLE_POINTS, type EyeTopology } from './topology.ts';
+import {
+  EYES, FACE_OVAL, LEFT_EYE, LIPS_LOWER_INNER, LIPS_UPPER_INNER, MESH_POINTS, RIGHT_EYE, STABLE_POINTS, type EyeTopology,
+} from './topology.ts';
 
 export interface TargetGeometry {
   /** Target neutral landmarks in output pixels (stride 3, LANDMARK_SLOTS). */
@@ -17,6 +21,14 @@ export interface TargetGeometry {
   eyeGap: Float64Array;
   eyeWidth: Float64Array;
   hasIris: boolean;
+  /** Inner-lip gap at mid-mouth over the inter-ocular distance (mouthGap()). */
+  mouthGap: number;
+  /**
+   * Per landmark (x, y; 468): the displacement that shuts the target's own
+   * parted lips (lipClosingField()), applied when the actor rests with a
+   * closed mouth.
+   */
+  lipClose: Float64Array;
 }
 
 function centroid(p: ArrayLike<number>, ids: readonly number[], o: number): number {
@@ -98,5 +110,50 @@ export function targetGeometry(points: Float64Array, hasIris: boolean): TargetGe
     eyeGap: Float64Array.from(EYES, (e) => eyeGap(points, e)),
     eyeWidth: Float64Array.from(EYES, (e) => eyeWidth(points, e)),
     hasIris,
+    mouthGap: mouthGap(points),
+    lipClose: lipClosingField(points),
   };
+}
+
+/** Inner-lip gap over the three mid-mouth columns, averaged, over the inter-ocular distance. */
+export function mouthGap(p: ArrayLike<number>): number {
+  let g = 0;
+  for (const k of [4, 5, 6]) {
+    const a = LIPS_UPPER_INNER[k]! * 3, b = LIPS_LOWER_INNER[k]! * 3;
+    g += Math.hypot(p[b]! - p[a]!, p[b + 1]! - p[a + 1]!);
+  }
+  return g / 3 / Math.max(interOcular(p), 1e-6);
+}
+
+/** How far past the inner lips the closing reaches, in inter-ocular distances (about two lip thicknesses). */
+const LIP_CLOSE_REACH = 0.22;
+
+/**
+ * The displacement field (x, y per landmark, 468) that shuts parted lips: each
+ * inner-lip point moves half the gap at its place along the mouth toward the
+ * other lip, and the lip bodies and the skin beyond follow with a weight that
+ * falls from 1 at the inner contour to 0 at LIP_CLOSE_REACH, so the lips
+ * translate rather than stretch. Zero at the corners, where the gap is zero.
+ */
+export function lipClosingField(p: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(MESH_POINTS * 2);
+  const f = new ContourFrame();
+  f.set(p, LIPS_UPPER_INNER, LIPS_LOWER_INNER);
+  const reach = LIP_CLOSE_REACH * interOcular(p);
+  // v points down the face: (-ay, ax) in image axes.
+  const vx = -f.ay, vy = f.ax;
+  for (let i = 0; i < MESH_POINTS; i++) {
+    const x = p[i * 3]!, y = p[i * 3 + 1]!;
+    const u = f.u(x, y);
+    if (u <= 0 || u >= f.width) continue;
+    const v = f.v(x, y), up = f.at(f.upper, u), lo = f.at(f.lower, u);
+    const half = Math.max(0, lo - up) / 2;
+    if (half === 0) continue;
+    let m: number;
+    if (v <= (up + lo) / 2) m = half * (1 - smoothstep(0, reach, up - v));
+    else m = -half * (1 - smoothstep(0, reach, v - lo));
+    out[i * 2] = m * vx;
+    out[i * 2 + 1] = m * vy;
+  }
+  return out;
 }

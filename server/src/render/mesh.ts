@@ -213,3 +213,16 @@ export function silhouetteWeights(points: ArrayLike<number>, mesh: RenderMesh, r
 export function holeTriangleStart(mesh: RenderMesh): number {
   return mesh.holeStart;
 }
+
+/**
+ * Draw order before depth sorting: triangle indices by position, the ring
+ * strips first (the hair, neck and background around the head stay under the
+ * face wherever the driven face overlaps them), then the face triangles, which
+ * the renderer sorts far to near every frame.
+ */
+export function initialDrawOrder(mesh: RenderMesh): Uint32Array<ArrayBuffer> {
+  const n = mesh.triangles.length / 3, rings = n - mesh.faceCount;
+  const order = new Uint32Array(n);
+  for (let k = 0; k < n; k++) order[k] = k < rings ? mesh.faceCount + k : k - rings;
+  return order;
+}

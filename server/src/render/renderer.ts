@@ -21,7 +21,7 @@ import { measureEye, paintLid, type EyeAppearance } from './eyes.ts';
 import { targetGeometry, type TargetGeometry } from './face-measure.ts';
 import { smoothstep } from './geometry.ts';
 import {
-  buildRenderMesh, delaunayFaceTriangles, LANDMARK_SLOTS, loadCanonicalTriangles, holeTriangleStart, placeRings, silhouetteWeights, smoothDepth, RING1, RING2, RING3, RING4, RING_SIZE, VERTEX_COUNT, type RenderMesh,
+  buildRenderMesh, delaunayFaceTriangles, initialDrawOrder, LANDMARK_SLOTS, loadCanonicalTriangles, holeTriangleStart, placeRings, silhouetteWeights, smoothDepth, RING1, RING2, RING3, RING4, RING_SIZE, VERTEX_COUNT, type RenderMesh,
 } from './mesh.ts';
 import { measureMouth, paintMouth, type MouthAppearance } from './mouth.ts';
 import { LIP_IDS, MouthLibrary } from './mouth-library.ts';
@@ -171,8 +171,7 @@ export class GeometricRenderer implements Renderer {
     const srcMouthGap = maxGap(this.#mouthFrame);
     const library = target.mouthLibrary ? new MouthLibrary(target.mouthLibrary, this.#opts.mouthCandidates ?? 5) : null;
     const triCount = mesh.triangles.length / 3;
-    this.#order = new Uint32Array(triCount);
-    for (let t = 0; t < triCount; t++) this.#order[t] = t >= mesh.faceCount ? t - mesh.faceCount : t + (triCount - mesh.faceCount);
+    this.#order = initialDrawOrder(mesh);
     this.#depth = new Float64Array(triCount);
     // Fold repair watches the triangles along the silhouette (where tracker points slide).
     const weights = silhouetteWeights(pts, mesh, geo.roll);

@@ -9,11 +9,11 @@
 import type { FaceTrack } from '../../../shared/tracking.ts';
 import { OneEuroVector } from './filter.ts';
 import {
-  applySimilarity, clamp, eulerToMat3, fitSimilarity, mat3, mat3ToEuler, mat3Transpose, newSimilarityFit, softLimit,
+  applySimilarity, clamp, smoothstep, eulerToMat3, fitSimilarity, mat3, mat3ToEuler, mat3Transpose, newSimilarityFit, softLimit,
 } from './geometry.ts';
 import { LANDMARK_SLOTS } from './mesh.ts';
 import { EYES, LIPS_LOWER_INNER, LIPS_UPPER_INNER, MESH_POINTS, STABLE_POINTS, type EyeTopology } from './topology.ts';
-import { eyeOpenness, interOcular, irisOffset, placeMissingIris, type TargetGeometry } from './face-measure.ts';
+import { eyeOpenness, interOcular, irisOffset, mouthGap, placeMissingIris, type TargetGeometry } from './face-measure.ts';
 
 export interface RetargetParams {
   /** Soft limits on the transferred head rotation, degrees. */
@@ -67,6 +67,13 @@ export interface RetargetParams {
    * folds the far cheek in a 2D warp.
    */
   depthScale: number;
+  /**
+   * Close the target's own parted lips when the actor rests with a closed
+   * mouth (as LivePortrait's lip-zero does): the actor's mouth opening then
+   * drives the target's from shut, instead of adding to a painted gap that a
+   * closed mouth can never take away.
+   */
+  lipZero: boolean;
 }
 
 export const DEFAULT_RETARGET: Readonly<RetargetParams> = Object.freeze({
@@ -91,6 +98,7 @@ export const DEFAULT_RETARGET: Readonly<RetargetParams> = Object.freeze({
   poseBeta: 5,
   expressionGain: 1,
   depthScale: 0.5,
+  lipZero: true,
 });
 
 export type DriveState = 'waiting-neutral' | 'tracking' | 'holding' | 'easing';
@@ -159,6 +167,8 @@ export class Retargeter {
   #actorHasIris = false;
   #hasGood = false;
   #actorIris = false;
+  /** Share of the target's lip gap closed at the actor's neutral (lipZero), 0..1. */
+  #lipClose = 0;
 
   readonly #weights: Float64Array;
 
@@ -219,6 +229,8 @@ export class Retargeter {
       if (!this.#neutral) {
         this.#collectNeutral();
         if (!this.#neutral) {
+          // Until the neutral is known, the actor's current mouth decides whether the target's lips show shut.
+          this.#lipClose = this.#params.lipZero ? lipZeroShare(mouthGap(this.#raw), this.#target.mouthGap) : 0;
           out.state = 'waiting-neutral';
           this.#compose(true);
           return out;
@@ -308,6 +320,7 @@ export class Retargeter {
     const iris = new Float64Array(4);
     EYES.forEach((eye, e) => irisOffset(pts, eye, iris, e * 2));
     this.#neutral = { points: pts, iod: interOcular(pts), open, iris };
+    this.#lipClose = this.#params.lipZero ? lipZeroShare(mouthGap(pts), t.mouthGap) : 0;
     // Global similarity actor neutral → target neutral, then per-vertex proportions.
     fitSimilarity(pts, t.points, STABLE_POINTS, this.#toTarget);
     const aligned = new Float64Array(MESH_POINTS * 3);
@@ -353,7 +366,8 @@ export class Retargeter {
     const out = this.#out, t = this.#target, p = this.#params;
     if (neutralOnly) {
       out.points.set(t.points);
-      out.exprPoints.set(t.points);
+      this.#closeLips(out.points);
+      out.exprPoints.set(out.points);
       out.posePoints.set(t.points);
       out.eyeClosure.fill(0);
       out.eyeWiden.fill(1);
@@ -381,6 +395,7 @@ export class Retargeter {
       pts[i * 3 + 2] = t.points[i * 3 + 2]! + ez;
     }
     for (let i = MESH_POINTS * 3; i < LANDMARK_SLOTS * 3; i++) pts[i] = t.points[i]!;
+    this.#closeLips(pts);
     this.#eyeModel(eyes);
     separateLips(pts, t);
     out.exprPoints.set(pts);
@@ -395,6 +410,16 @@ export class Retargeter {
     const s = Math.exp(softLimit(pose[5]!, p.maxScaleChange));
     transformAbout(pts, t.center, this.#rot, s, shiftX, shiftY, p.depthScale, pts);
     transformAbout(t.points, t.center, this.#rot, s, shiftX, shiftY, p.depthScale, out.posePoints);
+  }
+
+  /** lipZero: shuts the share #lipClose of the target's own lip gap. */
+  #closeLips(pts: Float64Array): void {
+    const lc = this.#lipClose, f = this.#target.lipClose;
+    if (lc <= 0) return;
+    for (let i = 0; i < MESH_POINTS; i++) {
+      pts[i * 3]! += lc * f[i * 2]!;
+      pts[i * 3 + 1]! += lc * f[i * 2 + 1]!;
+    }
   }
 
   /** Lids: calibrated closure / widening per eye; iris shift from the actor's gaze. */
@@ -434,6 +459,15 @@ export class Retargeter {
       out.gaze[e * 2 + 1] = clamp(eyes[3 + e * 2]!, -0.06, 0.06) * scale * (1 - irisFrac);
     });
   }
+}
+
+/**
+ * How much of the target's lip gap to close (lipZero): none when the target's
+ * lips are (nearly) shut, else the share the actor's resting gap lacks. Gaps
+ * are over each side's inter-ocular distance.
+ */
+export function lipZeroShare(actorGap: number, targetGap: number): number {
+  return clamp(1 - actorGap / Math.max(targetGap, 1e-6), 0, 1) * smoothstep(0.015, 0.035, targetGap);
 }
 
 /**
