@@ -21,6 +21,8 @@ import { OneEuroVector } from '../server/src/render/filter.ts';
 import { targetGeometry } from '../server/src/render/face-measure.ts';
 import { buildRenderMesh, initialDrawOrder, LANDMARK_SLOTS, loadCanonicalTriangles, placeRings, RING4, RING_SIZE, VERTEX_COUNT } from '../server/src/render/mesh.ts';
 import { fillPolygon, newImage, warpTriangles } from '../server/src/render/raster.ts';
+import { ContourFrame } from '../server/src/render/contour.ts';
+import { paintLipSeam } from '../server/src/render/mouth.ts';
 import { GeometricRenderer } from '../server/src/render/renderer.ts';
 import { lipZeroShare, Retargeter } from '../server/src/render/retarget.ts';
 import { enrollTarget, type FaceTrackerPort } from '../server/src/render/target.ts';
@@ -345,6 +347,42 @@ describe('retargeting', () => {
     assert.ok(r.hasNeutral);
     r.resetNeutral();
     assert.equal(r.hasNeutral, false);
+  });
+});
+
+describe('mouth', () => {
+  it('the lip seam paints a dark contact line over a squeezed opening and leaves the lips around it', T, () => {
+    // Inner lips 1 px apart across x 20..80 at y 50, with a bright (teeth) row between them.
+    const pts = new Float64Array(LANDMARK_SLOTS * 3);
+    const n = LIPS_UPPER_INNER.length;
+    LIPS_UPPER_INNER.forEach((id, k) => {
+      pts[id * 3] = 20 + (60 * k) / (n - 1);
+      pts[id * 3 + 1] = k === 0 || k === n - 1 ? 50.5 : 50;
+    });
+    LIPS_LOWER_INNER.forEach((id, k) => {
+      pts[id * 3] = 20 + (60 * k) / (n - 1);
+      pts[id * 3 + 1] = k === 0 || k === n - 1 ? 50.5 : 51;
+    });
+    const f = new ContourFrame();
+    f.set(pts, LIPS_UPPER_INNER, LIPS_LOWER_INNER);
+    const lipRgb = [180, 60, 60];
+    const app = { lip: Float32Array.from(lipRgb), teeth: new Float32Array(3), cavity: new Float32Array(3), tongue: new Float32Array(3) };
+    const paint = (squeeze: number): Uint8Array => {
+      const img = newImage(100, 100);
+      for (let i = 0; i < 100 * 100; i++) img.data.set([...lipRgb, 255], i * 4);
+      for (let x = 20; x < 80; x++) img.data.set([240, 240, 230, 255], (50 * 100 + x) * 4);
+      paintLipSeam(img, f, squeeze, app);
+      return img.data;
+    };
+    const at = (d: Uint8Array, x: number, y: number): number => d[(y * 100 + x) * 4]!;
+    assert.equal(at(paint(0), 50, 50), 240, 'no squeeze, no seam');
+    const shut = paint(1);
+    assert.ok(at(shut, 50, 50) < 0.5 * 180, `seam ${at(shut, 50, 50)}`);
+    assert.equal(at(shut, 50, 45), 180, 'the upper lip was painted over');
+    assert.equal(at(shut, 50, 56), 180, 'the lower lip was painted over');
+    assert.equal(at(shut, 10, 50), 180, 'painted past the mouth corner');
+    const half = paint(0.5);
+    assert.ok(at(half, 50, 50) > at(shut, 50, 50) && at(half, 50, 50) < 240);
   });
 });
 

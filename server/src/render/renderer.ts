@@ -23,7 +23,7 @@ import { smoothstep } from './geometry.ts';
 import {
   buildRenderMesh, delaunayFaceTriangles, initialDrawOrder, LANDMARK_SLOTS, loadCanonicalTriangles, holeTriangleStart, placeRings, silhouetteWeights, smoothDepth, RING1, RING2, RING3, RING4, RING_SIZE, VERTEX_COUNT, type RenderMesh,
 } from './mesh.ts';
-import { measureMouth, paintMouth, type MouthAppearance } from './mouth.ts';
+import { measureMouth, paintLipSeam, paintMouth, type MouthAppearance } from './mouth.ts';
 import { LIP_IDS, MouthLibrary } from './mouth-library.ts';
 import { warpTriangles, type RgbaImage } from './raster.ts';
 import { LID_TRAVEL, Retargeter, type DriveState, type RetargetParams } from './retarget.ts';
@@ -259,6 +259,9 @@ export class GeometricRenderer implements Renderer {
     const gap = maxGap(mf);
     const iod = sc.geo.iod;
     const fill = smoothstep(sc.srcMouthGap + 0.002 * iod, sc.srcMouthGap * 1.1 + 0.02 * iod, gap);
+    // Lips closer than the target's own (lip zero, a press): a contact line over the squeezed opening.
+    // Measured against at least 0.03 IOD, so a target whose lips are all but shut gets no line from noise.
+    if (gap < sc.srcMouthGap) paintLipSeam(img, mf, (sc.srcMouthGap - gap) / Math.max(sc.srcMouthGap, 0.03 * iod), sc.mouth);
     if (fill > 0.01) {
       if (!(sc.library && this.#paintFromLibrary(sc, d.points, d.exprPoints, fill))) paintMouth(img, mf, fill, sc.mouth);
     }
