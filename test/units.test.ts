@@ -74,6 +74,9 @@ test('config rejects invalid values with the variable name and freezes the resul
   assert.equal(c.measurement, true);
   assert.equal(c.autoTokens, false);
   assert.ok(Object.isFrozen(c));
+  assert.equal(loadConfig({}, {}).lipZero, true);
+  assert.equal(loadConfig({}, { REENACT_LIP_ZERO: '0' }).lipZero, false);
+  assert.equal(loadConfig({}, { REENACT_LIP_ZERO: 'false' }).lipZero, false);
 });
 
 import { DegradeController } from '../server/src/pipeline/degrade.ts';

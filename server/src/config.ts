@@ -45,6 +45,11 @@ const configSchema = z.object({
    * tracking time). Offline tools use the attention model. REENACT_TRACKER_MODEL.
    */
   trackerModel: z.enum(['mesh', 'attention']).default('mesh'),
+  /**
+   * Lip zero: a target whose own lips are parted shows them shut while the actor rests with a
+   * closed mouth (docs/rendering.md). REENACT_LIP_ZERO=0|1.
+   */
+  lipZero: z.coerce.boolean().default(true),
   /** Output size of the rendered face (square), pixels. REENACT_RENDER_SIZE. */
   renderSize: z.coerce.number().int().min(128).max(1024).multipleOf(16).default(256),
   /** Per-frame server budget: sessions that keep missing it degrade; frames that waited twice it are dropped. REENACT_BUDGET_MS. */
@@ -89,6 +94,7 @@ const envNames: Record<keyof z.input<typeof configSchema>, string> = {
   tlsCert: 'REENACT_TLS_CERT',
   tlsKey: 'REENACT_TLS_KEY',
   heartbeatTimeoutMs: 'REENACT_HEARTBEAT_TIMEOUT_MS',
+  lipZero: 'REENACT_LIP_ZERO',
   renderSize: 'REENACT_RENDER_SIZE',
   trackerModel: 'REENACT_TRACKER_MODEL',
   budgetMs: 'REENACT_BUDGET_MS',
@@ -112,7 +118,7 @@ export function loadConfig(overrides: Partial<z.input<typeof configSchema>> = {}
   for (const [key, name] of Object.entries(envNames)) {
     const v = env[name];
     if (v === undefined || v === '') continue;
-    if (key === 'autoTokens' || key === 'measurement') raw[key] = boolish(v);
+    if (key === 'autoTokens' || key === 'measurement' || key === 'lipZero') raw[key] = boolish(v);
     else if (key === 'testHooks') {
       try {
         raw[key] = JSON.parse(v);

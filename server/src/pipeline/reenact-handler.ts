@@ -31,6 +31,8 @@ export interface ReenactHandlerOptions {
   cacheDir?: string;
   /** The 478-point attention landmark model instead of the 468-point mesh model. Default false (config trackerModel). */
   attention?: boolean;
+  /** Renderer lip zero (RetargetParams.lipZero). Default true (config lipZero). */
+  lipZero?: boolean;
 }
 
 export type PipelineRequest =
@@ -195,7 +197,7 @@ class ReenactHandler implements InferenceHandler {
   async #renderer(s: PipelineSession, size: number): Promise<GeometricRenderer> {
     let r = s.renderers.get(size);
     if (!r) {
-      r = await GeometricRenderer.create({ size, modelsDir: this.#opts.modelsDir, logger: this.#log });
+      r = await GeometricRenderer.create({ size, modelsDir: this.#opts.modelsDir, logger: this.#log, retarget: { lipZero: this.#opts.lipZero ?? true } });
       s.renderers.set(size, r);
     }
     if (s.enrolledGen.get(size) !== s.targetGen) {

@@ -239,7 +239,7 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
     child.ready = false;
     child.lastHeartbeat = Date.now();
     child.lastStats.clear();
-    const proc = fork(childEntry, [join(this.#deps.config.dataDir, 'targets'), this.#deps.config.trackerModel], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const proc = fork(childEntry, [join(this.#deps.config.dataDir, 'targets'), this.#deps.config.trackerModel, this.#deps.config.lipZero ? 'lip-zero' : 'keep-lips'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     child.process = proc;
     const log = this.#log.child('child', { index: child.index, pid: proc.pid });
     proc.on('message', (raw: unknown) => this.#onMessage(child, raw as ChildMessage));

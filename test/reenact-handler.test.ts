@@ -1,0 +1,80 @@
+/**
+ * The live pipeline's handler (server/src/pipeline/reenact-handler.ts) run
+ * in-process on real models, a real target (s1, whose lips are parted) and
+ * real actor landmarks (d9, resting with a closed mouth), through the
+ * privacy-mode 'landmarks' op: its options reach the renderer.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { rootLogger } from '../server/src/logger.ts';
+import { LocalRunner } from '../server/src/inference/local-runner.ts';
+import { REENACT_HANDLER, reenactHandlerSpec, type FrameResult } from '../server/src/pipeline/reenact-handler.ts';
+import { trackClip } from '../server/src/render/fidelity.ts';
+import { enrollTarget } from '../server/src/render/target.ts';
+import { LIPS_LOWER_INNER, LIPS_UPPER_INNER } from '../server/src/render/topology.ts';
+import { Tracker } from '../server/src/tracking/tracker.ts';
+
+const FIX = fileURLToPath(new URL('./fixtures/', import.meta.url));
+const TARGET = join(FIX, 'targets', 's1.jpg');
+const SIZE = 256;
+
+let actorPoints: Float32Array;
+/** Luma boxes in output pixels: around the target's inner lips, and around its eyes. */
+let mouthBox: [number, number, number, number];
+let eyeBox: [number, number, number, number];
+
+before(async () => {
+  const tracker = await Tracker.create({ threads: 1, detectIntervalMs: 0, attention: false });
+  try {
+    const { tracks } = await trackClip(join(FIX, 'driving', 'd9.mp4'), tracker, 1, 3);
+    actorPoints = Float32Array.from(tracks[2]!.landmarks!.flat());
+    const t = await enrollTarget(TARGET, tracker, { size: SIZE, cacheDir: null });
+    const box = (ids: number[], pad: number): [number, number, number, number] => {
+      const xs = ids.map((i) => t.landmarks[i * 3]!), ys = ids.map((i) => t.landmarks[i * 3 + 1]!);
+      return [Math.floor(Math.min(...xs)) - pad, Math.floor(Math.min(...ys)) - pad, Math.ceil(Math.max(...xs)) + pad, Math.ceil(Math.max(...ys)) + pad];
+    };
+    mouthBox = box([...LIPS_UPPER_INNER, ...LIPS_LOWER_INNER], 1);
+    eyeBox = box([33, 133, 263, 362, 159, 145, 386, 374], 3);
+  } finally {
+    await tracker.close();
+  }
+}, { timeout: 60_000 });
+
+/** Renders 12 frames of the still actor and returns the last output's luma plane. */
+async function render(lipZero: boolean): Promise<Uint8Array> {
+  const runner = await LocalRunner.create([reenactHandlerSpec({ threads: 1, cacheDir: undefined, lipZero })], rootLogger.child('test'));
+  try {
+    await runner.run(REENACT_HANDLER, { op: 'open', sessionId: 's', targetPath: TARGET, size: SIZE });
+    let out: FrameResult | null = null;
+    for (let i = 0; i < 12; i++) {
+      out = await runner.run<FrameResult>(REENACT_HANDLER, { op: 'landmarks', sessionId: 's', points: Float32Array.from(actorPoints), size: SIZE, timeMs: i * 33 });
+    }
+    assert.ok(out?.face, 'the landmarks were not taken as a face');
+    return out.data.slice(0, SIZE * SIZE);
+  } finally {
+    await runner.close();
+  }
+}
+
+function meanAbsDiff(a: Uint8Array, b: Uint8Array, [x0, y0, x1, y1]: [number, number, number, number]): number {
+  let s = 0, n = 0;
+  for (let y = y0; y <= y1; y++) for (let x = x0; x <= x1; x++, n++) s += Math.abs(a[y * SIZE + x]! - b[y * SIZE + x]!);
+  return s / n;
+}
+
+describe('reenact handler', () => {
+  let shut: Uint8Array, kept: Uint8Array;
+  before(async () => {
+    shut = await render(true);
+    kept = await render(false);
+  }, { timeout: 120_000 });
+
+  it('lipZero reaches the renderer: with it the parted lips of the target close at the actor rest, without it they stay, and nothing else changes', () => {
+    const mouth = meanAbsDiff(shut, kept, mouthBox), eyes = meanAbsDiff(shut, kept, eyeBox);
+    console.log('lip zero on/off: mean luma difference, mouth', mouth.toFixed(2), 'eyes', eyes.toFixed(2));
+    assert.ok(mouth > 4, `mouth region differs by only ${mouth.toFixed(2)} grey levels`);
+    assert.ok(eyes < 0.5, `eye region differs by ${eyes.toFixed(2)} grey levels`);
+  });
+});
