@@ -261,7 +261,8 @@ describe('retargeting', () => {
     // The canonical face's lips are parted (gap 0.085 IOD): it serves as the target, and the actor rests with its mouth shut.
     const geo = targetGeometry(Float64Array.from(target), false);
     assert.ok(geo.mouthGap > 0.07, `target gap ${geo.mouthGap}`);
-    const shutActor = openMouth(actor, -gap(actor));
+    const shutActor = Float64Array.from(actor);
+    LIPS_LOWER_INNER.forEach((id, k) => (shutActor[id * 3 + 1] = shutActor[LIPS_UPPER_INNER[k]! * 3 + 1]!));
     const aIod = targetGeometry(Float64Array.from(actor), false).iod;
     const drive = (params: { lipZero: boolean }, amount: number): Float64Array => {
       const r = new Retargeter(geo, params);

@@ -115,14 +115,18 @@ export function targetGeometry(points: Float64Array, hasIris: boolean): TargetGe
   };
 }
 
-/** Inner-lip gap over the three mid-mouth columns, averaged, over the inter-ocular distance. */
+/**
+ * Mouth opening: the mean inner-lip gap over the five middle lip pairs, over
+ * the inter-ocular distance (rotation and scale invariant; averaging five
+ * pairs keeps the tracker's per-point noise below small speech movements).
+ */
 export function mouthGap(p: ArrayLike<number>): number {
   let g = 0;
-  for (const k of [4, 5, 6]) {
+  for (let k = 3; k < 8; k++) {
     const a = LIPS_UPPER_INNER[k]! * 3, b = LIPS_LOWER_INNER[k]! * 3;
-    g += Math.hypot(p[b]! - p[a]!, p[b + 1]! - p[a + 1]!);
+    g += Math.hypot(p[b]! - p[a]!, p[b + 1]! - p[a + 1]!) / 5;
   }
-  return g / 3 / Math.max(interOcular(p), 1e-6);
+  return g / Math.max(interOcular(p), 1e-6);
 }
 
 /** How far past the inner lips the closing reaches, in inter-ocular distances (about two lip thicknesses). */

@@ -10,8 +10,8 @@ import { GeometricRenderer } from './renderer.ts';
 import { cropResize, type CropRect } from './image-ops.ts';
 import { reenactVideo, type ReenactOptions } from './offline.ts';
 import type { EnrolledTarget, FaceTrackerPort } from './target.ts';
-import { eyeOpenness, interOcular, irisOffset } from './face-measure.ts';
-import { EYES, LIPS_LOWER_INNER, LIPS_UPPER_INNER } from './topology.ts';
+import { eyeOpenness, irisOffset, mouthGap } from './face-measure.ts';
+import { EYES } from './topology.ts';
 
 export interface FidelityResult {
   frames: number;
@@ -68,19 +68,9 @@ function load(t: FaceTrack): boolean {
   return true;
 }
 
-/**
- * Mouth opening: mean inner-lip gap over the five middle lip pairs, over the
- * inter-ocular distance (rotation and scale invariant; averaging five pairs
- * keeps the tracker's per-point noise below small speech movements).
- */
+/** Mouth opening of a track: mouthGap() (inner-lip gap over the inter-ocular distance), NaN without a face. */
 export function mouthOpening(t: FaceTrack): number {
-  if (!load(t)) return Number.NaN;
-  let g = 0;
-  for (let k = 3; k < 8; k++) {
-    const a = LIPS_UPPER_INNER[k]!, b = LIPS_LOWER_INNER[k]!;
-    g += Math.hypot(flat[a * 3]! - flat[b * 3]!, flat[a * 3 + 1]! - flat[b * 3 + 1]!) / 5;
-  }
-  return g / interOcular(flat);
+  return load(t) ? mouthGap(flat) : Number.NaN;
 }
 
 /** Eye openness: lid gap over eye width, mean of both eyes. */

@@ -10,7 +10,8 @@
  * LivePortrait-style ONNX model) implements the same interface.
  *
  * Per frame nothing is allocated except what the retargeter's input arrays
- * force; all buffers are sized at enroll().
+ * force and the mouth painters' per-call pixel visitors (one small closure
+ * each); all buffers are sized at enroll().
  */
 import type { FaceTrack } from '../../../shared/tracking.ts';
 import { rootLogger, type Logger } from '../logger.ts';
