@@ -6,9 +6,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
 import type { ReenactServer } from '../server/src/server.ts';
-import { SignalClient, type ClientSocket } from '../shared/signal-client.ts';
+import { SignalClient, joinRoom, type ClientSocket } from '../shared/signal-client.ts';
 import { CodedError, ErrorCodes } from '../shared/errors.ts';
-import { SIGNALLING_PATH, type Response } from '../shared/protocol.ts';
+import { SIGNALLING_PATH, type Notification, type Response } from '../shared/protocol.ts';
 import { TokenSigner } from '../server/src/auth/tokens.ts';
 import { startServer } from './helpers/server.ts';
 
@@ -131,4 +131,74 @@ test('static client files carry validators: an unchanged file is answered 304 wi
   assert.equal(changed.status, 200);
   assert.equal((await fetch(`${server.url}/dist/../../package.json`)).status, 404);
   assert.equal((await fetch(`${server.url}/dist/%2e%2e/%2e%2e/package.json`)).status, 404);
+});
+
+/** Resolves when the raw socket has received a notification that `match` accepts. */
+function arrived(socket: ClientSocket, match: (n: Notification) => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const on = (n: Notification): void => {
+      if (!match(n)) return;
+      socket.off('notification', on);
+      resolve();
+    };
+    socket.on('notification', on);
+  });
+}
+
+test('news from the room while a peer prepares after join is not lost: producers fold into its join snapshot, the rest reaches its listeners', { timeout: 30_000 }, async () => {
+  // A page joins, then loads its mediasoup device before it listens; a producer published
+  // in between used to be in neither the join answer nor any listener, so the viewer
+  // waited for the synthesized video forever.
+  const room = 'window';
+  const actor = new SignalClient(await connect());
+  await actor.request('join', { token: server.tokens.sign(room, 'actor') });
+  const send = await actor.request('createWebRtcTransport', { direction: 'send' });
+  const produce = async (ssrc: number): Promise<string> =>
+    (
+      await actor.request('produce', {
+        transportId: send.id,
+        kind: 'video',
+        label: 'camera',
+        rtpParameters: { mid: '0', codecs: [{ mimeType: 'video/VP8', payloadType: 96, clockRate: 90000 }], encodings: [{ ssrc }] },
+      })
+    ).producerId;
+  const first = await produce(1111);
+  const other = new SignalClient(await connect());
+  const otherJoin = await other.request('join', { token: server.tokens.sign(room, 'viewer') });
+
+  const socket = await connect();
+  const signal = new SignalClient(socket);
+  let second = '';
+  const { join } = await joinRoom(signal, server.tokens.sign(room, 'viewer'), async (j) => {
+    assert.ok(j.producers.some((p) => p.producerId === first), 'the join answer lists the producer already there');
+    // While this peer "loads its device": the producer closes, another appears, a peer leaves.
+    const closed = arrived(socket, (n) => n.method === 'producerClosed' && n.data.producerId === first);
+    await actor.request('closeProducer', { producerId: first });
+    await closed;
+    const added = arrived(socket, (n) => n.method === 'newProducer' && n.data.label === 'camera');
+    second = await produce(2222);
+    await added;
+    const left = arrived(socket, (n) => n.method === 'peerLeft' && n.data.peerId === otherJoin.peerId);
+    other.socket.close();
+    await left;
+  });
+  const heard: Notification[] = [];
+  signal.onNotification((n) => heard.push(n));
+
+  const ids = join.producers.map((p) => p.producerId);
+  assert.ok(!ids.includes(first), 'a producer closed during preparation is still in the snapshot');
+  assert.equal(ids.filter((id) => id === second).length, 1, 'a producer published during preparation is missing from the snapshot (or listed twice)');
+  await new Promise((r) => setTimeout(r, 50));
+  assert.ok(
+    heard.some((n) => n.method === 'peerLeft' && n.data.peerId === otherJoin.peerId),
+    'a notification from the preparation window never reached the listener registered after joining',
+  );
+  assert.ok(
+    !heard.some((n) => (n.method === 'newProducer' && n.data.producerId === second) || (n.method === 'producerClosed' && n.data.producerId === first)),
+    'producer news already folded into the snapshot was delivered again',
+  );
+  // Live again: news after the window is delivered as it comes.
+  const live = new Promise<void>((resolve) => signal.onNotification((n) => n.method === 'producerClosed' && n.data.producerId === second && resolve()));
+  await actor.request('closeProducer', { producerId: second });
+  await live;
 });

@@ -10,7 +10,7 @@
 import { io } from 'socket.io-client';
 import { Device } from 'mediasoup-client';
 import type { types as msc } from 'mediasoup-client';
-import { SignalClient, type ClientSocket } from '../../shared/signal-client.ts';
+import { SignalClient, joinRoom, type ClientSocket } from '../../shared/signal-client.ts';
 import { CodedError, ErrorCodes, InvalidStateError } from '../../shared/errors.ts';
 import { SIGNALLING_PATH, TRACKS_PROTOCOL, pickStreamParameters, type DataLabel, type Notification, type ProducerLabel, type ResponseData, type Role } from '../../shared/protocol.ts';
 import { httpError } from './messages.ts';
@@ -68,9 +68,11 @@ export class RoomClient {
         socket.once('connect_error', (e) => reject(new CodedError(ErrorCodes.INTERNAL, `signalling unreachable (${e.message})`)));
       });
       const signal = new SignalClient(socket, timeoutMs);
-      const join = await signal.request('join', { token });
-      const device = new Device();
-      await device.load({ routerRtpCapabilities: join.routerRtpCapabilities as msc.RtpCapabilities });
+      const { join, prepared: device } = await joinRoom(signal, token, async (j) => {
+        const device = new Device();
+        await device.load({ routerRtpCapabilities: j.routerRtpCapabilities as msc.RtpCapabilities });
+        return device;
+      });
       return new RoomClient(signal, join, device, token);
     } catch (err) {
       socket.close();

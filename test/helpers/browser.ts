@@ -164,14 +164,36 @@ export async function videoState(page: Page, selector: string): Promise<{ curren
 /** Resolves when the video's currentTime has advanced by `bySeconds` and it has a size. */
 export async function waitForPlayback(page: Page, selector: string, bySeconds = 1, timeoutMs = 20_000): Promise<{ currentTime: number; width: number; height: number }> {
   const start = await videoState(page, selector);
-  await page.waitForFunction(
-    ({ sel, t0, by }) => {
-      const v = document.querySelector<HTMLVideoElement>(sel);
-      return !!v && v.videoWidth > 0 && v.currentTime >= t0 + by;
-    },
-    { sel: selector, t0: start.currentTime, by: bySeconds },
-    { timeout: timeoutMs, polling: 100 },
-  );
+  try {
+    await page.waitForFunction(
+      ({ sel, t0, by }) => {
+        const v = document.querySelector<HTMLVideoElement>(sel);
+        return !!v && v.videoWidth > 0 && v.currentTime >= t0 + by;
+      },
+      { sel: selector, t0: start.currentTime, by: bySeconds },
+      { timeout: timeoutMs, polling: 100 },
+    );
+  } catch (err) {
+    // Say what the page was doing, so a failure in CI can be told apart: never connected,
+    // connected but never got the video, or got it and it stalled.
+    const seen = await page
+      .evaluate((sel) => {
+        const v = document.querySelector<HTMLVideoElement>(sel);
+        const notice = document.getElementById('notice-text')?.textContent?.trim().slice(0, 200);
+        return {
+          url: location.href,
+          state: document.body.dataset['state'],
+          notice,
+          srcObject: !!v?.srcObject,
+          readyState: v?.readyState,
+          paused: v?.paused,
+          currentTime: v?.currentTime,
+          size: v ? `${v.videoWidth}x${v.videoHeight}` : undefined,
+        };
+      }, selector)
+      .catch((e: unknown) => ({ unreadable: String(e) }));
+    throw new Error(`${selector} did not play ${bySeconds} s within ${timeoutMs} ms (from currentTime ${start.currentTime}); page: ${JSON.stringify(seen)}`, { cause: err });
+  }
   return videoState(page, selector);
 }
 

@@ -11,7 +11,7 @@ import { io } from 'socket.io-client';
 import { Device } from 'mediasoup-client';
 import type { types as msc } from 'mediasoup-client';
 import './wrtc.ts';
-import { SignalClient, type ClientSocket } from '../../../shared/signal-client.ts';
+import { SignalClient, joinRoom, type ClientSocket } from '../../../shared/signal-client.ts';
 import { SIGNALLING_PATH, TRACKS_PROTOCOL, pickStreamParameters, type DataLabel, type Notification, type ProducerLabel, type ResponseData } from '../../../shared/protocol.ts';
 import { InvalidStateError } from '../../../shared/errors.ts';
 
@@ -64,9 +64,11 @@ export class NodePeer {
         });
       });
       const signal = new SignalClient(socket);
-      const join = await signal.request('join', { token: opts.token });
-      const device = new Device({ handlerName: 'Chrome111' });
-      await device.load({ routerRtpCapabilities: join.routerRtpCapabilities as msc.RtpCapabilities });
+      const { join, prepared: device } = await joinRoom(signal, opts.token, async (j) => {
+        const device = new Device({ handlerName: 'Chrome111' });
+        await device.load({ routerRtpCapabilities: j.routerRtpCapabilities as msc.RtpCapabilities });
+        return device;
+      });
       return new NodePeer(signal, join, device);
     } catch (err) {
       socket.close();
