@@ -113,7 +113,7 @@ export const requestSchema = z.discriminatedUnion('method', [
   z.object({ method: z.literal('listTargets'), data: z.object({}).strict() }),
   z.object({ method: z.literal('setTarget'), data: z.object({ targetId: id }) }),
   z.object({ method: z.literal('resetNeutral'), data: z.object({}).strict() }),
-  z.object({ method: z.literal('setOptions'), data: z.object({ sideBySide: z.boolean().optional() }).strict() }),
+  z.object({ method: z.literal('setOptions'), data: z.object({ sideBySide: z.boolean().optional(), lipZero: z.boolean().optional() }).strict() }),
 ]);
 
 export type ClientRequest = z.infer<typeof requestSchema>;
@@ -182,6 +182,12 @@ export interface TargetInfo {
 export interface SessionOptions {
   /** Output shows driving | synthesized side by side. */
   sideBySide: boolean;
+  /**
+   * Lip zero: a target painted with parted lips shows them shut while the actor
+   * rests with a closed mouth (the renderer's RetargetParams.lipZero). The
+   * server's REENACT_LIP_ZERO sets the default for new rooms.
+   */
+  lipZero: boolean;
 }
 
 /** Once a second, to the room, while a session runs. */

@@ -262,8 +262,18 @@ test('privacy mode: the page sends landmarks only, the server has no video produ
   await waitFor(() => server.rooms.get('journey')?.actorVideo !== undefined, 30_000, 'the camera producer to come back');
 });
 
-test('side-by-side and reset-neutral controls reach the session', { timeout: 60_000, skip }, async () => {
+test('side-by-side, lip-zero and reset-neutral controls reach the session', { timeout: 60_000, skip }, async () => {
   assert.ok(actor, 'actor journey did not run');
+  // The page shows the room's options as the server has them (lip zero on by default).
+  assert.deepEqual(server.supervisor.settings('journey')?.options, { sideBySide: false, lipZero: true });
+  assert.equal(await actor.isChecked('#lipzero'), true);
+  await actor.uncheck('#lipzero');
+  await actor.waitForFunction(() => document.body.dataset['lastControl'] === 'lipZero:ok', null, { timeout: 10_000 });
+  assert.equal(server.supervisor.settings('journey')?.options.lipZero, false, 'lip zero off did not reach the session');
+  await actor.evaluate(() => delete document.body.dataset['lastControl']);
+  await actor.check('#lipzero');
+  await actor.waitForFunction(() => document.body.dataset['lastControl'] === 'lipZero:ok', null, { timeout: 10_000 });
+  assert.equal(server.supervisor.settings('journey')?.options.lipZero, true);
   const before = await actor.$eval('#output', (v) => (v as HTMLVideoElement).videoWidth);
   await actor.check('#sbs');
   await actor.waitForFunction(() => document.body.dataset['lastControl'] === 'sideBySide:ok', null, { timeout: 10_000 });

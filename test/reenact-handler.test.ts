@@ -2,7 +2,8 @@
  * The live pipeline's handler (server/src/pipeline/reenact-handler.ts) run
  * in-process on real models, a real target (s1, whose lips are parted) and
  * real actor landmarks (d9, resting with a closed mouth), through the
- * privacy-mode 'landmarks' op: its options reach the renderer.
+ * privacy-mode 'landmarks' op: a session's lip-zero option reaches its
+ * renderer, per session and from the next frame on.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -42,17 +43,25 @@ before(async () => {
   }
 }, { timeout: 60_000 });
 
-/** Renders 12 frames of the still actor and returns the last output's luma plane. */
-async function render(lipZero: boolean): Promise<Uint8Array> {
-  const runner = await LocalRunner.create([reenactHandlerSpec({ threads: 1, cacheDir: undefined, lipZero })], rootLogger.child('test'));
+/**
+ * Three sessions on one handler, fed the same still actor for 12 frames: lip zero on,
+ * off, and on for 9 frames then switched off (as the page's checkbox does mid-session).
+ * Returns each session's last output luma plane.
+ */
+async function renderSessions(): Promise<{ on: Uint8Array; off: Uint8Array; switched: Uint8Array }> {
+  const runner = await LocalRunner.create([reenactHandlerSpec({ threads: 1, cacheDir: undefined })], rootLogger.child('test'));
   try {
-    await runner.run(REENACT_HANDLER, { op: 'open', sessionId: 's', targetPath: TARGET, size: SIZE });
-    let out: FrameResult | null = null;
+    const plan = { on: () => true, off: () => false, switched: (i: number) => i < 9 };
+    const last: Partial<Record<keyof typeof plan, Uint8Array>> = {};
+    for (const id of Object.keys(plan)) await runner.run(REENACT_HANDLER, { op: 'open', sessionId: id, targetPath: TARGET, size: SIZE });
     for (let i = 0; i < 12; i++) {
-      out = await runner.run<FrameResult>(REENACT_HANDLER, { op: 'landmarks', sessionId: 's', points: Float32Array.from(actorPoints), size: SIZE, timeMs: i * 33 });
+      for (const [id, lipZero] of Object.entries(plan) as [keyof typeof plan, (i: number) => boolean][]) {
+        const out = await runner.run<FrameResult>(REENACT_HANDLER, { op: 'landmarks', sessionId: id, points: Float32Array.from(actorPoints), size: SIZE, lipZero: lipZero(i), timeMs: i * 33 });
+        assert.ok(out.face, 'the landmarks were not taken as a face');
+        last[id] = out.data.slice(0, SIZE * SIZE);
+      }
     }
-    assert.ok(out?.face, 'the landmarks were not taken as a face');
-    return out.data.slice(0, SIZE * SIZE);
+    return { on: last.on!, off: last.off!, switched: last.switched! };
   } finally {
     await runner.close();
   }
@@ -65,16 +74,22 @@ function meanAbsDiff(a: Uint8Array, b: Uint8Array, [x0, y0, x1, y1]: [number, nu
 }
 
 describe('reenact handler', () => {
-  let shut: Uint8Array, kept: Uint8Array;
+  let out: Awaited<ReturnType<typeof renderSessions>>;
   before(async () => {
-    shut = await render(true);
-    kept = await render(false);
+    out = await renderSessions();
   }, { timeout: 120_000 });
 
-  it('lipZero reaches the renderer: with it the parted lips of the target close at the actor rest, without it they stay, and nothing else changes', () => {
-    const mouth = meanAbsDiff(shut, kept, mouthBox), eyes = meanAbsDiff(shut, kept, eyeBox);
+  it('lipZero reaches the renderer per session: with it the parted lips of the target close at the actor rest, without it they stay, and nothing else changes', () => {
+    const mouth = meanAbsDiff(out.on, out.off, mouthBox), eyes = meanAbsDiff(out.on, out.off, eyeBox);
     console.log('lip zero on/off: mean luma difference, mouth', mouth.toFixed(2), 'eyes', eyes.toFixed(2));
     assert.ok(mouth > 4, `mouth region differs by only ${mouth.toFixed(2)} grey levels`);
     assert.ok(eyes < 0.5, `eye region differs by ${eyes.toFixed(2)} grey levels`);
+  });
+
+  it('switching lip zero off mid-session takes effect on the next frames: the output matches a session that never had it', () => {
+    const toOff = meanAbsDiff(out.switched, out.off, mouthBox), toOn = meanAbsDiff(out.switched, out.on, mouthBox);
+    console.log('switched session vs off / on, mouth', toOff.toFixed(2), toOn.toFixed(2));
+    assert.ok(toOff < 0.5, `after the switch the mouth still differs from lip zero off by ${toOff.toFixed(2)} grey levels`);
+    assert.ok(toOn > 4, `after the switch the mouth differs from lip zero on by only ${toOn.toFixed(2)} grey levels`);
   });
 });

@@ -288,6 +288,24 @@ describe('retargeting', () => {
     assert.ok(shut[0 * 3 + 1]! - target[0 * 3 + 1]! > 0.25 * gap(target), 'the upper lip did not follow its inner contour');
   });
 
+  it('lip zero switched mid-stream: the next frame shows the painted gap (or shuts it again), and the neutral is kept', T, () => {
+    const geo = targetGeometry(Float64Array.from(target), false);
+    const shutActor = Float64Array.from(actor);
+    LIPS_LOWER_INNER.forEach((id, k) => (shutActor[id * 3 + 1] = shutActor[LIPS_UPPER_INNER[k]! * 3 + 1]!));
+    const r = new Retargeter(geo, { lipZero: true });
+    r.setNeutral(track(shutActor));
+    let i = 1;
+    const step = (): Float64Array => r.update(track(shutActor, i), i++ * 33).points;
+    for (let k = 0; k < 5; k++) step();
+    assert.ok(Math.abs(gap(step())) < 0.01 * geo.iod, 'not shut with lip zero on');
+    r.lipZero = false;
+    assert.equal(r.lipZero, false);
+    assert.ok(Math.abs(gap(step()) - gap(target)) < 1e-6, 'the painted gap did not come back on the next frame');
+    assert.ok(r.hasNeutral, 'switching lost the neutral');
+    r.lipZero = true;
+    assert.ok(Math.abs(gap(step())) < 0.01 * geo.iod, 'not shut again after switching back on');
+  });
+
   it('lip zero closes only what the actor lacks: none for a target with shut lips or an actor resting as open as the target', T, () => {
     assert.ok(lipZeroShare(0.002, 0.07) > 0.95);
     assert.equal(lipZeroShare(0.002, 0.005), 0);

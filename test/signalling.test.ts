@@ -202,3 +202,23 @@ test('news from the room while a peer prepares after join is not lost: producers
   await actor.request('closeProducer', { producerId: second });
   await live;
 });
+
+test('session options: the room starts from the server defaults, an actor changes them, bad values and viewers are refused', { timeout: 30_000 }, async () => {
+  const room = 'options';
+  const actor = new SignalClient(await connect());
+  await actor.request('join', { token: server.tokens.sign(room, 'actor') });
+  // An empty request reads the options (the actor page does this on every connection).
+  assert.deepEqual(await actor.request('setOptions', {}), { sideBySide: false, lipZero: server.config.lipZero });
+  assert.deepEqual(await actor.request('setOptions', { lipZero: false }), { sideBySide: false, lipZero: false });
+  assert.deepEqual(await actor.request('setOptions', { sideBySide: true }), { sideBySide: true, lipZero: false }, 'one option changed the other');
+  const socket = await connect();
+  assert.equal(code(await raw(socket, { method: 'join', data: { token: server.tokens.sign(room, 'viewer') } })), undefined);
+  assert.equal(code(await raw(socket, { method: 'setOptions', data: { lipZero: false } })), ErrorCodes.FORBIDDEN, 'a viewer changed the options');
+  assert.equal(code(await raw(actor.socket, { method: 'setOptions', data: { lipZero: 'no' } })), ErrorCodes.BAD_REQUEST);
+  assert.equal(code(await raw(actor.socket, { method: 'setOptions', data: { mouth: true } })), ErrorCodes.BAD_REQUEST, 'an unknown option');
+  assert.deepEqual(await actor.request('setOptions', {}), { sideBySide: true, lipZero: false }, 'refused requests changed the options');
+  // A new room starts from the defaults again.
+  const other = new SignalClient(await connect());
+  await other.request('join', { token: server.tokens.sign('options-2', 'actor') });
+  assert.deepEqual(await other.request('setOptions', {}), { sideBySide: false, lipZero: server.config.lipZero });
+});

@@ -14,7 +14,7 @@
  * and the console).
  */
 import type { types as msc } from 'mediasoup-client';
-import type { Notification } from '../../shared/protocol.ts';
+import type { Notification, SessionOptions } from '../../shared/protocol.ts';
 import { bannerFor, type PageFacts } from './banner.ts';
 import { CameraError, listCameras, openCamera } from './camera.ts';
 import { LiveRoom } from './live-room.ts';
@@ -126,7 +126,8 @@ async function setup(client: RoomClient): Promise<void> {
   upstream = undefined;
   if (privacy) sender = await TrackSender.start(local, await client.publishTracks());
   else producer = await client.publish(track, 'camera');
-  $<HTMLInputElement>('sbs').checked = false;
+  // The room keeps its options across reconnects (and REENACT_LIP_ZERO sets lip zero's default): show what the server has.
+  showOptions(await client.signal.request('setOptions', {}));
   $<HTMLInputElement>('sbs').disabled = privacy;
   document.body.dataset['privacy'] = String(privacy);
 }
@@ -197,17 +198,25 @@ function startLive(): void {
   live.on('client', () => void gallery.refresh());
 }
 
-async function request(what: 'resetNeutral' | 'sideBySide', value?: boolean): Promise<void> {
+function showOptions(o: SessionOptions): void {
+  $<HTMLInputElement>('sbs').checked = o.sideBySide;
+  $<HTMLInputElement>('lipzero').checked = o.lipZero;
+}
+
+type Control = 'resetNeutral' | keyof SessionOptions;
+const OPTION_BOX: Record<keyof SessionOptions, string> = { sideBySide: 'sbs', lipZero: 'lipzero' };
+
+async function request(what: Control, value?: boolean): Promise<void> {
   const client = live?.client;
   try {
     if (!client) throw new Error('not connected');
     if (what === 'resetNeutral') await client.signal.request('resetNeutral', {});
-    else await client.signal.request('setOptions', { sideBySide: value ?? false });
+    else showOptions(await client.signal.request('setOptions', { [what]: value ?? false }));
     controlsNote(what === 'resetNeutral' ? 'Neutral pose reset.' : '');
     document.body.dataset['lastControl'] = `${what}:ok`;
   } catch (err) {
     const { code, message } = toCoded(err);
-    if (what === 'sideBySide') $<HTMLInputElement>('sbs').checked = !value;
+    if (what !== 'resetNeutral') $<HTMLInputElement>(OPTION_BOX[what]).checked = !value;
     controlsNote(`${code}: ${describeCode(code)} (${message})`, code);
     document.body.dataset['lastControl'] = `${what}:${code}`;
   }
@@ -221,6 +230,7 @@ function wireControls(): void {
     stage.classList.toggle('split', !on);
   });
   $<HTMLInputElement>('sbs').addEventListener('change', (e) => void request('sideBySide', (e.target as HTMLInputElement).checked));
+  $<HTMLInputElement>('lipzero').addEventListener('change', (e) => void request('lipZero', (e.target as HTMLInputElement).checked));
   $('reset').addEventListener('click', () => void request('resetNeutral'));
   $('popout').addEventListener('click', () => {
     if (document.pictureInPictureElement) void document.exitPictureInPicture();

@@ -100,7 +100,7 @@ export class ReenactServer {
   #roomSettings(roomId: string): SessionSettings {
     let s = this.#settings.get(roomId);
     if (!s) {
-      s = { targetId: this.#targets.defaultId, options: { sideBySide: false } };
+      s = { targetId: this.#targets.defaultId, options: { sideBySide: false, lipZero: this.config.lipZero } };
       this.#settings.set(roomId, s);
     }
     return s;
@@ -116,7 +116,7 @@ export class ReenactServer {
   async #setOptions(roomId: string, options: Partial<SessionOptions>): Promise<SessionOptions> {
     const settings = this.#roomSettings(roomId);
     const next = { ...settings.options, ...options };
-    if (this.#supervisor.sessionState(roomId) === 'running') await this.#supervisor.control(roomId, { type: 'setOptions', sideBySide: next.sideBySide });
+    if (this.#supervisor.sessionState(roomId) === 'running') await this.#supervisor.control(roomId, { type: 'setOptions', ...next });
     settings.options = next;
     return next;
   }

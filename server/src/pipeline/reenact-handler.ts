@@ -31,8 +31,6 @@ export interface ReenactHandlerOptions {
   cacheDir?: string;
   /** The 478-point attention landmark model instead of the 468-point mesh model. Default false (config trackerModel). */
   attention?: boolean;
-  /** Renderer lip zero (RetargetParams.lipZero). Default true (config lipZero). */
-  lipZero?: boolean;
 }
 
 export type PipelineRequest =
@@ -45,6 +43,8 @@ export type PipelineRequest =
       data: Uint8Array;
       size: number;
       sideBySide: boolean;
+      /** Renderer lip zero (RetargetParams.lipZero) for this session, from this frame on. */
+      lipZero: boolean;
       timeMs: number;
       /** A previous output buffer handed back for reuse. */
       recycle?: Uint8Array;
@@ -59,6 +59,7 @@ export type PipelineRequest =
       /** x y z per point in the actor's frame pixels, or null when the actor's tracker found no face. */
       points: Float32Array | null;
       size: number;
+      lipZero: boolean;
       timeMs: number;
       recycle?: Uint8Array;
       testDelayMs?: number;
@@ -197,7 +198,7 @@ class ReenactHandler implements InferenceHandler {
   async #renderer(s: PipelineSession, size: number): Promise<GeometricRenderer> {
     let r = s.renderers.get(size);
     if (!r) {
-      r = await GeometricRenderer.create({ size, modelsDir: this.#opts.modelsDir, logger: this.#log, retarget: { lipZero: this.#opts.lipZero ?? true } });
+      r = await GeometricRenderer.create({ size, modelsDir: this.#opts.modelsDir, logger: this.#log });
       s.renderers.set(size, r);
     }
     if (s.enrolledGen.get(size) !== s.targetGen) {
@@ -223,7 +224,7 @@ class ReenactHandler implements InferenceHandler {
     const t1 = performance.now();
     const track = await s.tracker.track({ width, height, format: 'rgba', data: s.rgbaIn }, req.timeMs);
     const t2 = performance.now();
-    const out = await this.#render(s, track, size, req.timeMs, req.sideBySide);
+    const out = await this.#render(s, track, size, req.timeMs, req.sideBySide, req.lipZero);
     if (req.sideBySide) i420CropScale(req.data, width, height, out.data, out.width, size, size, 0);
     const t3 = performance.now();
     const result: FrameResult = {
@@ -244,7 +245,7 @@ class ReenactHandler implements InferenceHandler {
     const track = toFaceTrack(s.tracker.processLandmarks(req.points, req.timeMs));
     const t1 = performance.now();
     // No driving video exists on the server in privacy mode: side by side is not available.
-    const out = await this.#render(s, track, req.size, req.timeMs, false);
+    const out = await this.#render(s, track, req.size, req.timeMs, false, req.lipZero);
     const t2 = performance.now();
     const result: FrameResult = {
       data: out.data,
@@ -266,9 +267,10 @@ class ReenactHandler implements InferenceHandler {
   }
 
   /** Renders a track at `size` into a (recycled) I420 buffer; with sideBySide the left half is left for the caller. */
-  async #render(s: PipelineSession, track: FaceTrack, size: number, timeMs: number, sideBySide: boolean): Promise<{ data: Uint8Array; width: number; renderMs: number; convertMs: number }> {
+  async #render(s: PipelineSession, track: FaceTrack, size: number, timeMs: number, sideBySide: boolean, lipZero: boolean): Promise<{ data: Uint8Array; width: number; renderMs: number; convertMs: number }> {
     const t0 = performance.now();
     const renderer = await this.#renderer(s, size);
+    if (renderer.lipZero !== lipZero) renderer.setLipZero(lipZero);
     if (s.rgbaOut.length !== size * size * 4) s.rgbaOut = new Uint8Array(size * size * 4);
     renderer.renderSync(track, s.rgbaOut, timeMs);
     const t1 = performance.now();

@@ -25,6 +25,8 @@ export interface ReenactStageOptions {
   renderSize: number;
   budgetMs: number;
   sideBySide: boolean;
+  /** Renderer lip zero (SessionOptions.lipZero); setOptions switches it. */
+  lipZero: boolean;
   log: Logger;
   /** Test hooks: slow the stage by delayMs for its first forMs; make it throw during [throwFromMs, throwToMs). */
   testHooks?: { delayMs?: number; delayForMs?: number; throwFromMs?: number; throwToMs?: number };
@@ -49,6 +51,7 @@ export class ReenactStage implements Stage {
   #recycle: Uint8Array | undefined;
   #fallback = new Uint8Array(0);
   #sideBySide: boolean;
+  #lipZero: boolean;
   #opened = true;
   #failures = 0;
   #closed = false;
@@ -59,6 +62,7 @@ export class ReenactStage implements Stage {
     this.#runner = opts.runner;
     this.#degrade = new DegradeController({ budgetMs: opts.budgetMs });
     this.#sideBySide = opts.sideBySide;
+    this.#lipZero = opts.lipZero;
     this.status = { degradeLevel: 0, face: false, targetId: opts.targetId };
   }
 
@@ -84,6 +88,7 @@ export class ReenactStage implements Stage {
       data: input,
       size: this.renderSize,
       sideBySide: this.#sideBySide,
+      lipZero: this.#lipZero,
       timeMs: meta.arrivalMs,
       recycle: this.#recycle,
       ...this.#hooks(),
@@ -105,6 +110,7 @@ export class ReenactStage implements Stage {
       sessionId: this.#opts.sessionId,
       points,
       size: this.renderSize,
+      lipZero: this.#lipZero,
       timeMs: meta.arrivalMs,
       recycle: this.#recycle,
       ...this.#hooks(),
@@ -163,6 +169,7 @@ export class ReenactStage implements Stage {
         break;
       case 'setOptions':
         this.#sideBySide = c.sideBySide;
+        this.#lipZero = c.lipZero;
         break;
       default: {
         const never: never = c;

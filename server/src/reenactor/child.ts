@@ -14,10 +14,9 @@ import { REENACT_HANDLER, reenactHandlerSpec } from '../pipeline/reenact-handler
 import { availableParallelism } from 'node:os';
 
 const log = rootLogger.child('reenactor', { pid: process.pid });
-/** Enrolled-target cache folder, the landmark model ('mesh' | 'attention') and lip zero ('lip-zero' | 'keep-lips'), given by the supervisor. */
+/** Enrolled-target cache folder and the landmark model ('mesh' | 'attention'), given by the supervisor. */
 const targetCacheDir = process.argv[2];
 const attention = process.argv[3] === 'attention';
-const lipZero = process.argv[4] !== 'keep-lips';
 const sessions = new Map<string, ReenactSession>();
 const starting = new Set<string>();
 
@@ -35,7 +34,7 @@ function pipelineRunner(): Promise<InferenceRunner> {
   pipeline ??= InferenceRunner.create({
     name: 'pipeline',
     // ORT threads follow the cores, leaving one for this process's media thread.
-    handlers: [reenactHandlerSpec({ threads: Math.max(1, availableParallelism() - 1), cacheDir: targetCacheDir, attention, lipZero })],
+    handlers: [reenactHandlerSpec({ threads: Math.max(1, availableParallelism() - 1), cacheDir: targetCacheDir, attention })],
     initTimeoutMs: 60_000,
     logger: log,
   }).catch((err: unknown) => {
@@ -101,6 +100,7 @@ async function createStage(spec: SessionSpec): Promise<Stage> {
         renderSize: spec.renderSize,
         budgetMs: spec.budgetMs,
         sideBySide: spec.sideBySide,
+        lipZero: spec.lipZero,
         testHooks: spec.testHooks,
         log: log.child('stage', { session: spec.sessionId }),
       });

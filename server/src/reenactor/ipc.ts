@@ -24,6 +24,8 @@ export interface SessionSpec {
   renderSize: number;
   budgetMs: number;
   sideBySide: boolean;
+  /** Renderer lip zero (SessionOptions.lipZero). */
+  lipZero: boolean;
   /** Only set by tests (REENACT_TEST_HOOKS). */
   testHooks?: { delayMs?: number; delayForMs?: number; throwFromMs?: number; throwToMs?: number };
 }

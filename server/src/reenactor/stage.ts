@@ -5,6 +5,7 @@
  */
 import { stampBlockSize } from '../../../shared/stamp.ts';
 import type { TrackMessage } from '../../../shared/track-wire.ts';
+import type { SessionOptions } from '../../../shared/protocol.ts';
 import { i420Size } from '../media/convert.ts';
 import { drawLandmarkPlot, plotSize } from '../pipeline/landmark-plot.ts';
 
@@ -38,7 +39,7 @@ export type StageResult = StageOutput | { dropped: DropReason };
 export type StageControl =
   | { type: 'setTarget'; targetId: string; targetPath: string }
   | { type: 'resetNeutral' }
-  | { type: 'setOptions'; sideBySide: boolean };
+  | ({ type: 'setOptions' } & SessionOptions);
 
 export interface StageStatus {
   degradeLevel: number;

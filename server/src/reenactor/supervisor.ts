@@ -149,7 +149,7 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
       child.send({ type: 'control', sessionId: roomId, requestId, control });
     });
     if (control.type === 'setTarget') entry.settings.targetId = control.targetId;
-    if (control.type === 'setOptions') entry.settings.options.sideBySide = control.sideBySide;
+    if (control.type === 'setOptions') entry.settings.options = { sideBySide: control.sideBySide, lipZero: control.lipZero };
   }
 
   settings(roomId: string): SessionSettings | undefined {
@@ -220,6 +220,7 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
       renderSize: config.renderSize,
       budgetMs: config.budgetMs,
       sideBySide: entry.settings.options.sideBySide,
+      lipZero: entry.settings.options.lipZero,
       testHooks: config.testHooks,
     };
   }
@@ -239,7 +240,7 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
     child.ready = false;
     child.lastHeartbeat = Date.now();
     child.lastStats.clear();
-    const proc = fork(childEntry, [join(this.#deps.config.dataDir, 'targets'), this.#deps.config.trackerModel, this.#deps.config.lipZero ? 'lip-zero' : 'keep-lips'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const proc = fork(childEntry, [join(this.#deps.config.dataDir, 'targets'), this.#deps.config.trackerModel], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     child.process = proc;
     const log = this.#log.child('child', { index: child.index, pid: proc.pid });
     proc.on('message', (raw: unknown) => this.#onMessage(child, raw as ChildMessage));

@@ -27,7 +27,7 @@ import {
 import { measureMouth, paintLipSeam, paintMouth, type MouthAppearance } from './mouth.ts';
 import { LIP_IDS, MouthLibrary } from './mouth-library.ts';
 import { warpTriangles, type RgbaImage } from './raster.ts';
-import { LID_TRAVEL, Retargeter, type DriveState, type RetargetParams } from './retarget.ts';
+import { DEFAULT_RETARGET, LID_TRAVEL, Retargeter, type DriveState, type RetargetParams } from './retarget.ts';
 import type { EnrolledTarget } from './target.ts';
 import { EYES, FACE_OVAL, LIPS_LOWER_INNER, LIPS_UPPER_INNER } from './topology.ts';
 
@@ -110,7 +110,7 @@ export class GeometricRenderer implements Renderer {
 
   private constructor(opts: GeometricRendererOptions, faceTris: Uint32Array | null, logger: Logger) {
     this.size = opts.size;
-    this.#opts = opts;
+    this.#opts = { ...opts };
     this.#faceTris = faceTris;
     this.#logger = logger;
     this.#outImg = { width: opts.size, height: opts.size, data: new Uint8Array(0) };
@@ -192,6 +192,20 @@ export class GeometricRenderer implements Renderer {
     });
     this.#scene = { target, geo, mesh, srcPts, retarget: new Retargeter(geo, this.#opts.retarget, weights), eyes, mouth, library, srcMouthGap, srcSign, ringFollow };
     this.#logger.debug('target enrolled', { mesh: mesh.source, triangles: triCount, library: library?.size ?? 0 });
+  }
+
+  /**
+   * Lip zero (RetargetParams.lipZero) on or off, from the next frame on; it survives
+   * target switches. The actor's neutral is kept.
+   */
+  setLipZero(on: boolean): void {
+    this.#assertOpen();
+    this.#opts.retarget = { ...this.#opts.retarget, lipZero: on };
+    if (this.#scene) this.#scene.retarget.lipZero = on;
+  }
+
+  get lipZero(): boolean {
+    return this.#opts.retarget?.lipZero ?? DEFAULT_RETARGET.lipZero;
   }
 
   resetNeutral(): void {

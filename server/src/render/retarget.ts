@@ -167,7 +167,7 @@ export class Retargeter {
   #actorHasIris = false;
   #hasGood = false;
   #actorIris = false;
-  /** Share of the target's lip gap closed at the actor's neutral (lipZero), 0..1. */
+  /** Share of the target's lip gap the actor's neutral lacks, 0..1; applied only while lipZero is on. */
   #lipClose = 0;
 
   readonly #weights: Float64Array;
@@ -194,6 +194,15 @@ export class Retargeter {
     this.#window = Array.from({ length: p.neutralFrames }, () => new Float64Array(n));
     this.#motion = new Float64Array(p.neutralFrames);
     this.#bestWindow = new Float64Array(n);
+  }
+
+  get lipZero(): boolean {
+    return this.#params.lipZero;
+  }
+
+  /** Switches lip zero from the next update on, keeping the neutral (the share is known either way). */
+  set lipZero(on: boolean) {
+    this.#params.lipZero = on;
   }
 
   get hasNeutral(): boolean {
@@ -230,7 +239,7 @@ export class Retargeter {
         this.#collectNeutral();
         if (!this.#neutral) {
           // Until the neutral is known, the actor's current mouth decides whether the target's lips show shut.
-          this.#lipClose = this.#params.lipZero ? lipZeroShare(mouthGap(this.#raw), this.#target.mouthGap) : 0;
+          this.#lipClose = lipZeroShare(mouthGap(this.#raw), this.#target.mouthGap);
           out.state = 'waiting-neutral';
           this.#compose(true);
           return out;
@@ -320,7 +329,7 @@ export class Retargeter {
     const iris = new Float64Array(4);
     EYES.forEach((eye, e) => irisOffset(pts, eye, iris, e * 2));
     this.#neutral = { points: pts, iod: interOcular(pts), open, iris };
-    this.#lipClose = this.#params.lipZero ? lipZeroShare(mouthGap(pts), t.mouthGap) : 0;
+    this.#lipClose = lipZeroShare(mouthGap(pts), t.mouthGap);
     // Global similarity actor neutral → target neutral, then per-vertex proportions.
     fitSimilarity(pts, t.points, STABLE_POINTS, this.#toTarget);
     const aligned = new Float64Array(MESH_POINTS * 3);
@@ -415,7 +424,7 @@ export class Retargeter {
   /** lipZero: shuts the share #lipClose of the target's own lip gap. */
   #closeLips(pts: Float64Array): void {
     const lc = this.#lipClose, f = this.#target.lipClose;
-    if (lc <= 0) return;
+    if (!this.#params.lipZero || lc <= 0) return;
     for (let i = 0; i < MESH_POINTS; i++) {
       pts[i * 3]! += lc * f[i * 2]!;
       pts[i * 3 + 1]! += lc * f[i * 2 + 1]!;
