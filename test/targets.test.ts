@@ -5,13 +5,14 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import type { ReenactServer } from '../server/src/server.ts';
 import { ErrorCodes } from '../shared/errors.ts';
 import { FootageActor, StampViewer, decodeClip } from '../loadtest/peers.ts';
 import { fixture, settleWrtc, startServer, waitFor } from './helpers/server.ts';
 import { MAX_UPLOAD_BYTES } from '../server/src/targets/store.ts';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -73,10 +74,25 @@ test('bad uploads are refused with coded errors: corrupt, huge, not an image, no
   assert.equal(r5.status, 403);
 
   // The server is still fine, and a good upload is accepted and listed.
-  const ok = await upload(await readFile(fixture('targets/s42.jpg')), 'image/jpeg');
+  const cache = join(server.config.dataDir, 'targets');
+  const cached = async (): Promise<number> => (await readdir(cache)).filter((f) => f.endsWith('.bin')).length;
+  const before = await cached();
+  // A mirrored s42: a face the gallery (bundled s42 included) has not enrolled yet.
+  const mirrored = join(await mkdtemp(join(tmpdir(), 'reenact-upload-')), 's42-mirrored.jpg');
+  execFileSync('ffmpeg', ['-v', 'error', '-y', '-i', fixture('targets/s42.jpg'), '-vf', 'hflip', '-q:v', '3', mirrored]);
+  const ok = await upload(await readFile(mirrored), 'image/jpeg');
   assert.equal(ok.status, 201, JSON.stringify(ok.body));
   const { targets } = (await (await fetch(`${server.url}/api/targets`)).json()) as { targets: { id: string }[] };
   assert.ok(targets.some((t) => t.id === ok.body.target?.id));
+  // Enrolled at the full render size (the face check) and, in the background, at the degraded
+  // size, so that degrading onto the upload never waits on an enrollment.
+  const t0 = Date.now();
+  let now = await cached();
+  while (now < before + 2 && Date.now() - t0 < 30_000) {
+    await new Promise((r) => setTimeout(r, 100));
+    now = await cached();
+  }
+  assert.equal(now - before, 2, 'the upload was not enrolled at both render sizes within 30 s');
 });
 
 function meanLuma(f: { width: number; height: number; data: Uint8Array }): number {

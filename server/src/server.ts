@@ -128,23 +128,29 @@ export class ReenactServer {
     // Uploads are enrolled (which is also their face check) in a worker thread started on first
     // use, into the same cache the reenactors read: nothing of it runs on this event loop.
     const enroller: { current?: Promise<InferenceRunner> } = {};
+    const enrollRunner = (): Promise<InferenceRunner> => {
+      enroller.current ??= InferenceRunner.create({
+        name: 'enroller',
+        handlers: [reenactHandlerSpec({ threads: 1, cacheDir: join(config.dataDir, 'targets'), attention: config.trackerModel === 'attention' })],
+        initTimeoutMs: 60_000,
+        logger: log,
+      });
+      enroller.current.catch(() => (enroller.current = undefined));
+      return enroller.current;
+    };
     const targets = await TargetStore.create({
       uploadDir: join(config.dataDir, 'uploads'),
       defaultId: config.defaultTarget,
       log,
       enroll: async (path) => {
-        enroller.current ??= InferenceRunner.create({
-          name: 'enroller',
-          handlers: [reenactHandlerSpec({ threads: 1, cacheDir: join(config.dataDir, 'targets'), attention: config.trackerModel === 'attention' })],
-          initTimeoutMs: 60_000,
-          logger: log,
-        });
-        enroller.current.catch(() => (enroller.current = undefined));
-        const runner = await enroller.current;
+        const runner = await enrollRunner();
         await runner.run(REENACT_HANDLER, { op: 'enroll', targetPath: path, size: config.renderSize } satisfies PipelineRequest);
-        // The degraded render size too, in the background: the upload is accepted once the face check passed.
-        runner
-          .run(REENACT_HANDLER, { op: 'enroll', targetPath: path, size: degradedRenderSize(config.renderSize) } satisfies PipelineRequest)
+      },
+      // The degraded render size too, in the background, from the stored file: the upload is
+      // accepted once the face check passed.
+      accepted: (path) => {
+        enrollRunner()
+          .then((runner) => runner.run(REENACT_HANDLER, { op: 'enroll', targetPath: path, size: degradedRenderSize(config.renderSize) } satisfies PipelineRequest))
           .catch((err: unknown) => log.warn('enrolling an upload at the degraded size failed; degrading onto it will enroll it then', { err }));
       },
     });

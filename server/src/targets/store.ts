@@ -50,23 +50,27 @@ export class TargetStore {
   readonly #thumbs = new Map<string, Promise<Buffer>>();
   readonly #uploadDir: string;
   readonly #enroll: (path: string) => Promise<void>;
+  readonly #accepted: (path: string) => void;
   readonly #log: Logger;
   readonly defaultId: string;
 
-  private constructor(uploadDir: string, defaultId: string, enroll: (path: string) => Promise<void>, log: Logger) {
+  private constructor(uploadDir: string, defaultId: string, enroll: (path: string) => Promise<void>, accepted: (path: string) => void, log: Logger) {
     this.#uploadDir = uploadDir;
     this.defaultId = defaultId;
     this.#enroll = enroll;
+    this.#accepted = accepted;
     this.#log = log;
   }
 
   /**
    * `enroll` enrolls an image as a target off the event loop (tracking, crop, mesh, written to
    * the enrollment cache) and rejects when it has no face; it is the uploads' face check, and it
-   * makes a later switch to the upload a cache read.
+   * makes a later switch to the upload a cache read. It sees the upload at a temporary path.
+   * `accepted` is told the upload's final path once it is stored (the server enrolls it at
+   * the degraded render size from there, in the background).
    */
-  static async create(opts: { uploadDir: string; defaultId: string; enroll: (path: string) => Promise<void>; log: Logger }): Promise<TargetStore> {
-    const store = new TargetStore(opts.uploadDir, opts.defaultId, opts.enroll, opts.log.child('targets'));
+  static async create(opts: { uploadDir: string; defaultId: string; enroll: (path: string) => Promise<void>; accepted?: (path: string) => void; log: Logger }): Promise<TargetStore> {
+    const store = new TargetStore(opts.uploadDir, opts.defaultId, opts.enroll, opts.accepted ?? (() => undefined), opts.log.child('targets'));
     for (const file of (await readdir(bundledDir)).sort()) {
       const m = /^(s\d+)\.(jpg|png|mp4)$/.exec(file);
       if (!m?.[1]) continue;
@@ -127,6 +131,7 @@ export class TargetStore {
       const target: TargetInfo = { id, name: 'Upload', kind: 'image', source: 'upload', thumbnailUrl: `/api/targets/${id}/thumb.jpg` };
       this.#add(target, path);
       this.#log.info('target uploaded', { id, bytes: bytes.length });
+      this.#accepted(path);
       return target;
     } finally {
       await rm(tmp, { force: true });
