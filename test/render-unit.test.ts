@@ -416,6 +416,24 @@ describe('blending', () => {
     assert.equal(dst[(15 * 32 + 15) * 4], 200);
     assert.equal(dst[(2 * 32 + 2) * 4], 100);
   });
+
+  it('a blender reused across regions of different sizes gives what a fresh one gives (no state carried between calls)', T, () => {
+    let seed = 11;
+    const rnd = (): number => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+    const scene = Uint8Array.from({ length: 96 * 96 * 4 }, () => Math.floor(rnd() * 256));
+    const job = (w: number, h: number): { patch: Float32Array; mask: Float32Array } => ({
+      patch: Float32Array.from({ length: w * h * 3 }, () => rnd() * 255),
+      mask: Float32Array.from({ length: w * h }, (_, i) => Math.min(1, Math.max(0, Math.sin(i / 9) * 1.4))),
+    });
+    const big = job(80, 70), small = job(23, 31);
+    const used = new PyramidBlender(96 * 96, 3);
+    used.blend(scene.slice(), 96, 96, 4, 6, 80, 70, big.patch, big.mask);
+    const a = scene.slice(), b = scene.slice();
+    used.blend(a, 96, 96, 40, 30, 23, 31, small.patch, small.mask);
+    new PyramidBlender(96 * 96, 3).blend(b, 96, 96, 40, 30, 23, 31, small.patch, small.mask);
+    assert.deepEqual(a, b);
+    assert.notDeepEqual(a, scene, 'the blend wrote nothing');
+  });
 });
 
 describe('renderer contract and enrollment', () => {

@@ -2,7 +2,8 @@
  * Compositing in a small region of interest: Laplacian-pyramid blending of a
  * patch into an image under a soft mask (low frequencies blend over a wide
  * seam, fine detail over a narrow one), and per-channel colour matching.
- * Buffers are owned by a PyramidBlender sized once for the largest ROI.
+ * Buffers are owned by a PyramidBlender sized once for the largest ROI:
+ * blending allocates nothing.
  */
 
 export class PyramidBlender {
@@ -12,7 +13,8 @@ export class PyramidBlender {
   readonly #a: Float32Array[] = [];
   readonly #b: Float32Array[] = [];
   readonly #m: Float32Array[] = [];
-  readonly #tmp: Float32Array;
+  // The blended result, ping-ponged between levels.
+  readonly #r: [Float32Array, Float32Array];
 
   constructor(maxPixels: number, levels = 3) {
     this.#levels = levels;
@@ -24,7 +26,7 @@ export class PyramidBlender {
       this.#m.push(new Float32Array(n));
       n = Math.ceil(n / 4) + 64;
     }
-    this.#tmp = new Float32Array(maxPixels * 3);
+    this.#r = [new Float32Array(maxPixels * 3), new Float32Array(maxPixels * 3)];
   }
 
   /**
@@ -57,9 +59,10 @@ export class PyramidBlender {
       hs.push(nh);
       levels++;
     }
-    // Blend from the coarsest level up: result_l = up(result_{l+1}) + blend of the Laplacian bands.
+    // Blend from the coarsest level up: result_l = up(result_{l+1}) + blend of the Laplacian bands,
+    // where a band is X_l - up(X_{l+1}) (X_{l+1} is down(X_l), already in the Gaussian pyramid).
     const top = levels - 1;
-    const r = this.#tmp;
+    let r = this.#r[top % 2]!;
     {
       const A = this.#a[top]!, B = this.#b[top]!, M = this.#m[top]!, n = ws[top]! * hs[top]!;
       for (let i = 0; i < n; i++) {
@@ -68,27 +71,9 @@ export class PyramidBlender {
       }
     }
     for (let l = top - 1; l >= 0; l--) {
-      const lw = ws[l]!, lh = hs[l]!, cw = ws[l + 1]!, ch = hs[l + 1]!;
-      const A = this.#a[l]!, B = this.#b[l]!, M = this.#m[l]!;
-      const coarseR = Float32Array.from(r.subarray(0, cw * ch * 3));
-      // Laplacian of A and B at this level: X - up(down(X)); blended band + up(result).
-      const upR = new Float32Array(lw * lh * 3);
-      up(coarseR, cw, ch, upR, lw, lh);
-      const dA = new Float32Array(cw * ch * 3), dB = new Float32Array(cw * ch * 3);
-      down(A, lw, lh, dA, cw, ch, 3);
-      down(B, lw, lh, dB, cw, ch, 3);
-      const uA = new Float32Array(lw * lh * 3), uB = new Float32Array(lw * lh * 3);
-      up(dA, cw, ch, uA, lw, lh);
-      up(dB, cw, ch, uB, lw, lh);
-      const n = lw * lh;
-      for (let i = 0; i < n; i++) {
-        const m = M[i]!;
-        for (let c = 0; c < 3; c++) {
-          const k = i * 3 + c;
-          const la = A[k]! - uA[k]!, lb = B[k]! - uB[k]!;
-          r[k] = upR[k]! + la + (lb - la) * m;
-        }
-      }
+      const next = this.#r[l % 2]!;
+      collapseLevel(this.#a[l]!, this.#b[l]!, this.#m[l]!, ws[l]!, hs[l]!, this.#a[l + 1]!, this.#b[l + 1]!, r, ws[l + 1]!, hs[l + 1]!, next);
+      r = next;
     }
     for (let y = 0; y < h; y++) {
       const gy = y0 + y;
@@ -103,6 +88,35 @@ export class PyramidBlender {
           const v = r[i * 3 + c]!;
           dst[o + c] = v < 0 ? 0 : v > 255 ? 255 : v + 0.5;
         }
+      }
+    }
+  }
+}
+
+/**
+ * One step of collapsing the blended pyramid, w×h from the coarse cw×ch level:
+ * out = up(coarse result) + (A - up(A')) + ((B - up(B')) - (A - up(A'))) * M, where A' and B'
+ * are the next Gaussian level. The three upsamplings share their bilinear taps, in one pass.
+ */
+function collapseLevel(
+  A: Float32Array, B: Float32Array, M: Float32Array, w: number, h: number,
+  A1: Float32Array, B1: Float32Array, R1: Float32Array, cw: number, ch: number, out: Float32Array,
+): void {
+  for (let y = 0; y < h; y++) {
+    const fy = Math.min(ch - 1, Math.max(0, (y - 0.5) / 2 + 0.25));
+    const y0 = Math.floor(fy), y1 = Math.min(ch - 1, y0 + 1), ty = fy - y0;
+    for (let x = 0; x < w; x++) {
+      const fx = Math.min(cw - 1, Math.max(0, (x - 0.5) / 2 + 0.25));
+      const x0 = Math.floor(fx), x1 = Math.min(cw - 1, x0 + 1), tx = fx - x0;
+      const p00 = (y0 * cw + x0) * 3, p01 = (y0 * cw + x1) * 3, p10 = (y1 * cw + x0) * 3, p11 = (y1 * cw + x1) * 3;
+      const i = y * w + x, m = M[i]!;
+      for (let c = 0; c < 3; c++) {
+        const uA = (A1[p00 + c]! + (A1[p01 + c]! - A1[p00 + c]!) * tx) * (1 - ty) + (A1[p10 + c]! + (A1[p11 + c]! - A1[p10 + c]!) * tx) * ty;
+        const uB = (B1[p00 + c]! + (B1[p01 + c]! - B1[p00 + c]!) * tx) * (1 - ty) + (B1[p10 + c]! + (B1[p11 + c]! - B1[p10 + c]!) * tx) * ty;
+        const uR = (R1[p00 + c]! + (R1[p01 + c]! - R1[p00 + c]!) * tx) * (1 - ty) + (R1[p10 + c]! + (R1[p11 + c]! - R1[p10 + c]!) * tx) * ty;
+        const k = i * 3 + c;
+        const la = A[k]! - uA, lb = B[k]! - uB;
+        out[k] = uR + la + (lb - la) * m;
       }
     }
   }
