@@ -78,7 +78,7 @@ export class SignalClient {
       try {
         l(n);
       } catch (err) {
-        // One broken listener must not starve the others (or the socket's own handlers).
+        // One broken listener must not starve the others; its error is still reported.
         queueMicrotask(() => {
           throw err;
         });

@@ -10,7 +10,7 @@ import { SignalClient, joinRoom, type ClientSocket } from '../shared/signal-clie
 import { CodedError, ErrorCodes } from '../shared/errors.ts';
 import { SIGNALLING_PATH, type Notification, type Response } from '../shared/protocol.ts';
 import { TokenSigner } from '../server/src/auth/tokens.ts';
-import { startServer } from './helpers/server.ts';
+import { startServer, waitFor } from './helpers/server.ts';
 
 let server: ReenactServer;
 const sockets: ClientSocket[] = [];
@@ -221,4 +221,29 @@ test('session options: the room starts from the server defaults, an actor change
   const other = new SignalClient(await connect());
   await other.request('join', { token: server.tokens.sign('options-2', 'actor') });
   assert.deepEqual(await other.request('setOptions', {}), { sideBySide: false, lipZero: server.config.lipZero });
+});
+
+test('a target and an option chosen while the session is starting reach it once it runs', { timeout: 30_000 }, async () => {
+  const room = 'options-starting';
+  const actor = new SignalClient(await connect());
+  await actor.request('join', { token: server.tokens.sign(room, 'actor') });
+  const send = await actor.request('createWebRtcTransport', { direction: 'send' });
+  await actor.request('produce', {
+    transportId: send.id,
+    kind: 'video',
+    label: 'camera',
+    rtpParameters: { mid: '0', codecs: [{ mimeType: 'video/VP8', payloadType: 96, clockRate: 90000 }], encodings: [{ ssrc: 3333 }] },
+  });
+  // The camera started a session; its reenactor has not joined yet.
+  assert.equal(server.supervisor.sessionState(room), 'starting');
+  const other = server.targets.list().find((t) => t.id !== server.targets.defaultId)!;
+  await actor.request('setTarget', { targetId: other.id });
+  await actor.request('setOptions', { lipZero: !server.config.lipZero, sideBySide: true });
+  assert.equal(server.supervisor.sessionState(room), 'starting', 'the session was already running: this test did not test the starting window');
+  await waitFor(() => {
+    const s = server.supervisor.settings(room);
+    return s?.targetId === other.id && s.options.lipZero === !server.config.lipZero && s.options.sideBySide;
+  }, 20_000, 'the session to take the target and options chosen while it started').catch((err: unknown) => {
+    throw new Error(`${String(err)}; session ${server.supervisor.sessionState(room)}: ${JSON.stringify(server.supervisor.settings(room))}`);
+  });
 });

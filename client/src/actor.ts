@@ -126,8 +126,12 @@ async function setup(client: RoomClient): Promise<void> {
   upstream = undefined;
   if (privacy) sender = await TrackSender.start(local, await client.publishTracks());
   else producer = await client.publish(track, 'camera');
-  // The room keeps its options across reconnects (and REENACT_LIP_ZERO sets lip zero's default): show what the server has.
-  showOptions(await client.signal.request('setOptions', {}));
+  // The room keeps its options across reconnects (and REENACT_LIP_ZERO sets lip zero's default):
+  // show what the server has. Not knowing them is no reason to drop the connection.
+  await client.signal
+    .request('setOptions', {})
+    .then(showOptions)
+    .catch(() => undefined);
   $<HTMLInputElement>('sbs').disabled = privacy;
   document.body.dataset['privacy'] = String(privacy);
 }

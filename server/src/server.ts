@@ -72,6 +72,7 @@ export class ReenactServer {
     });
     this.#supervisor.on('sessionstate', (roomId, state, code, message) => {
       this.#rooms.get(roomId)?.broadcast({ method: 'sessionStatus', data: { state, code, message } });
+      if (state === 'running') void this.#catchUp(roomId);
     });
     this.#supervisor.on('sessionstats', (roomId, stats) => this.#rooms.get(roomId)?.broadcast({ method: 'sessionStats', data: stats }));
     this.#supervisor.on('degradechanged', (roomId, level, reason) => this.#rooms.get(roomId)?.broadcast({ method: 'degradeChanged', data: { level, reason } }));
@@ -113,10 +114,27 @@ export class ReenactServer {
     this.#roomSettings(roomId).targetId = targetId;
   }
 
+  /**
+   * A target or option chosen while the session was starting or restarting is stored for the
+   * room but never reached the session, which started from the settings it had: apply it now.
+   */
+  async #catchUp(roomId: string): Promise<void> {
+    const want = this.#settings.get(roomId);
+    const have = this.#supervisor.settings(roomId);
+    if (!want || !have) return;
+    try {
+      const target = this.#targets.get(want.targetId);
+      if (target && want.targetId !== have.targetId) await this.#supervisor.control(roomId, { type: 'setTarget', targetId: want.targetId, targetPath: target.path });
+      if (!sameOptions(want.options, have.options)) await this.#supervisor.control(roomId, { type: 'setOptions', ...want.options });
+    } catch (err) {
+      this.#log.warn('could not apply the room settings chosen while its session started', { room: roomId, err });
+    }
+  }
+
   async #setOptions(roomId: string, options: Partial<SessionOptions>): Promise<SessionOptions> {
     const settings = this.#roomSettings(roomId);
     const next = { ...settings.options, ...options };
-    if (this.#supervisor.sessionState(roomId) === 'running') await this.#supervisor.control(roomId, { type: 'setOptions', ...next });
+    if (!sameOptions(next, settings.options) && this.#supervisor.sessionState(roomId) === 'running') await this.#supervisor.control(roomId, { type: 'setOptions', ...next });
     settings.options = next;
     return next;
   }
@@ -267,4 +285,8 @@ export class ReenactServer {
       this.#roomsCreating.delete(id);
     }
   }
+}
+
+function sameOptions(a: SessionOptions, b: SessionOptions): boolean {
+  return (Object.keys(a) as (keyof SessionOptions)[]).every((k) => a[k] === b[k]);
 }
