@@ -149,7 +149,10 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
       child.send({ type: 'control', sessionId: roomId, requestId, control });
     });
     if (control.type === 'setTarget') entry.settings.targetId = control.targetId;
-    if (control.type === 'setOptions') entry.settings.options = { sideBySide: control.sideBySide, lipZero: control.lipZero };
+    if (control.type === 'setOptions') {
+      const { type: _type, ...options } = control;
+      entry.settings.options = options;
+    }
   }
 
   settings(roomId: string): SessionSettings | undefined {

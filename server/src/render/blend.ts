@@ -143,20 +143,3 @@ function down(src: Float32Array, w: number, h: number, dst: Float32Array, nw: nu
     }
   }
 }
-
-/** Bilinear 2x upsample to w×h from the coarse nw×nh grid. */
-function up(src: Float32Array, cw: number, ch: number, dst: Float32Array, w: number, h: number): void {
-  for (let y = 0; y < h; y++) {
-    const fy = Math.min(ch - 1, Math.max(0, (y - 0.5) / 2 + 0.25));
-    const y0 = Math.floor(fy), y1 = Math.min(ch - 1, y0 + 1), ty = fy - y0;
-    for (let x = 0; x < w; x++) {
-      const fx = Math.min(cw - 1, Math.max(0, (x - 0.5) / 2 + 0.25));
-      const x0 = Math.floor(fx), x1 = Math.min(cw - 1, x0 + 1), tx = fx - x0;
-      for (let c = 0; c < 3; c++) {
-        const a = src[(y0 * cw + x0) * 3 + c]!, b = src[(y0 * cw + x1) * 3 + c]!;
-        const d = src[(y1 * cw + x0) * 3 + c]!, e = src[(y1 * cw + x1) * 3 + c]!;
-        dst[(y * w + x) * 3 + c] = (a + (b - a) * tx) * (1 - ty) + (d + (e - d) * tx) * ty;
-      }
-    }
-  }
-}
