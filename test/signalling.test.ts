@@ -133,6 +133,12 @@ test('static client files carry validators: an unchanged file is answered 304 wi
   assert.equal((await fetch(`${server.url}/dist/%2e%2e/%2e%2e/package.json`)).status, 404);
 });
 
+/** A camera producer from raw signalling (no media flows: the room and its notifications are what is tested). */
+async function produceCamera(actor: SignalClient, transportId: string, ssrc: number): Promise<string> {
+  const rtpParameters = { mid: '0', codecs: [{ mimeType: 'video/VP8', payloadType: 96, clockRate: 90000 }], encodings: [{ ssrc }] };
+  return (await actor.request('produce', { transportId, kind: 'video', label: 'camera', rtpParameters })).producerId;
+}
+
 /** Resolves when the raw socket has received a notification that `match` accepts. */
 function arrived(socket: ClientSocket, match: (n: Notification) => boolean): Promise<void> {
   return new Promise((resolve) => {
@@ -153,15 +159,7 @@ test('news from the room while a peer prepares after join is not lost: producers
   const actor = new SignalClient(await connect());
   await actor.request('join', { token: server.tokens.sign(room, 'actor') });
   const send = await actor.request('createWebRtcTransport', { direction: 'send' });
-  const produce = async (ssrc: number): Promise<string> =>
-    (
-      await actor.request('produce', {
-        transportId: send.id,
-        kind: 'video',
-        label: 'camera',
-        rtpParameters: { mid: '0', codecs: [{ mimeType: 'video/VP8', payloadType: 96, clockRate: 90000 }], encodings: [{ ssrc }] },
-      })
-    ).producerId;
+  const produce = (ssrc: number): Promise<string> => produceCamera(actor, send.id, ssrc);
   const first = await produce(1111);
   const other = new SignalClient(await connect());
   const otherJoin = await other.request('join', { token: server.tokens.sign(room, 'viewer') });
@@ -228,12 +226,7 @@ test('a target and an option chosen while the session is starting reach it once 
   const actor = new SignalClient(await connect());
   await actor.request('join', { token: server.tokens.sign(room, 'actor') });
   const send = await actor.request('createWebRtcTransport', { direction: 'send' });
-  await actor.request('produce', {
-    transportId: send.id,
-    kind: 'video',
-    label: 'camera',
-    rtpParameters: { mid: '0', codecs: [{ mimeType: 'video/VP8', payloadType: 96, clockRate: 90000 }], encodings: [{ ssrc: 3333 }] },
-  });
+  await produceCamera(actor, send.id, 3333);
   // The camera started a session; its reenactor has not joined yet.
   assert.equal(server.supervisor.sessionState(room), 'starting');
   const other = server.targets.list().find((t) => t.id !== server.targets.defaultId)!;
