@@ -93,13 +93,17 @@ export class SignalClient {
  * while `prepare` runs are folded into the returned join snapshot, so that
  * `join.producers` is the room as it is when the caller gets it; any other
  * notification from that window is delivered on the next task, to the listeners
- * the caller registered synchronously after this resolves.
+ * the caller registered synchronously after this resolves. Rejects if the socket
+ * is lost before then.
  */
 export async function joinRoom<T>(signal: SignalClient, token: string, prepare: (join: ResponseData['join']) => Promise<T>): Promise<{ join: ResponseData['join']; prepared: T }> {
   signal.hold();
   try {
     const join = await signal.request('join', { token });
     const prepared = await prepare(join);
+    // A socket lost meanwhile would hand back a client whose 'disconnect' already happened, which
+    // its owner would never hear of (a viewer would wait for video forever): fail the join instead.
+    if (!signal.socket.connected) throw new CodedError(ErrorCodes.INTERNAL, 'the signalling connection was lost while joining');
     const producers = [...join.producers];
     for (const n of signal.takeHeld((n) => n.method === 'newProducer' || n.method === 'producerClosed')) {
       if (n.method === 'newProducer') {

@@ -201,6 +201,19 @@ test('news from the room while a peer prepares after join is not lost: producers
   await live;
 });
 
+test('a join whose socket drops while the peer prepares fails, rather than handing back a dead client', { timeout: 30_000 }, async () => {
+  const socket = await connect();
+  const signal = new SignalClient(socket);
+  await assert.rejects(
+    joinRoom(signal, server.tokens.sign('window-drop', 'viewer'), async () => {
+      const gone = new Promise((resolve) => socket.once('disconnect', resolve));
+      socket.disconnect();
+      await gone;
+    }),
+    (e: unknown) => e instanceof CodedError && e.code === ErrorCodes.INTERNAL && /lost while joining/.test(e.message),
+  );
+});
+
 test('session options: the room starts from the server defaults, an actor changes them, bad values and viewers are refused', { timeout: 30_000 }, async () => {
   const room = 'options';
   const actor = new SignalClient(await connect());
