@@ -13,10 +13,10 @@ import { decodeImage, MediaError, probeMedia, readFrames, type MediaInfo, type R
 import { RenderError } from './errors.ts';
 import { cropResize, fitSimilarity2D, type CropRect } from './image-ops.ts';
 import { LANDMARK_SLOTS } from './mesh.ts';
-import { eyeOpenness, interOcular, placeMissingIris } from './face-measure.ts';
+import { eyeOpenness, interOcular, mouthGap, placeMissingIris } from './face-measure.ts';
 import { LIP_IDS, type MouthLibraryData } from './mouth-library.ts';
 import { warpTriangle, type RgbaImage } from './raster.ts';
-import { CHIN, EYES, FACE_OVAL, FOREHEAD_TOP, LIPS_LOWER_INNER, LIPS_UPPER_INNER, MESH_POINTS, STABLE_POINTS } from './topology.ts';
+import { CHIN, EYES, FACE_OVAL, FOREHEAD_TOP, MESH_POINTS, STABLE_POINTS } from './topology.ts';
 
 export const ENROLL_VERSION = 2;
 
@@ -105,15 +105,9 @@ function toCrop(points: Float64Array, crop: CropRect, size: number): Float64Arra
 
 /** Neutral-ness of a frame: closed mouth, open eyes, frontal. Lower is better. */
 function neutralScore(track: FaceTrack, pts: Float64Array): number {
-  const iod = interOcular(pts);
-  let gap = 0;
-  for (let k = 3; k < 8; k++) {
-    const a = LIPS_UPPER_INNER[k]!, b = LIPS_LOWER_INNER[k]!;
-    gap += Math.hypot(pts[a * 3]! - pts[b * 3]!, pts[a * 3 + 1]! - pts[b * 3 + 1]!) / 5;
-  }
   const eyes = EYES.reduce((s, e) => s + eyeOpenness(pts, e), 0) / 2;
   const pose = track.pose ? Math.abs(track.pose.yaw) / 30 + Math.abs(track.pose.pitch) / 30 + Math.abs(track.pose.roll) / 45 : 1;
-  return (gap / iod) * 4 + Math.max(0, 0.25 - eyes) * 4 + pose;
+  return mouthGap(pts) * 4 + Math.max(0, 0.25 - eyes) * 4 + pose;
 }
 
 async function hashFile(path: string, opts: EnrollOptions): Promise<string> {
