@@ -19,7 +19,9 @@ t_start=$(date +%s)
 
 # ffmpeg: video I/O for tools and tests; chromium: browser tests (playwright-core drives it);
 # openssl: the HTTPS test makes a self-signed certificate.
-APT_PACKAGES=(ffmpeg chromium openssl)
+# libdlib-dev libdlib-data g++: independent grader for the fidelity evaluation (dlib's 68-point
+# face landmarks, scripts/build-dlib-grader.sh), so the renderer is not graded only by our tracker.
+APT_PACKAGES=(ffmpeg chromium openssl libdlib-dev libdlib-data g++)
 
 step "Debian packages"
 missing=()
@@ -59,6 +61,9 @@ if [ -f models/build.ts ]; then
   step "ONNX models"
   node --import tsx models/build.ts
 fi
+
+step "independent face grader (dlib 68-point)"
+bash scripts/build-dlib-grader.sh
 
 step "browser client"
 node --import tsx client/build.ts
