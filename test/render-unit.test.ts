@@ -231,30 +231,60 @@ describe('retargeting', () => {
     return q;
   }
 
-  it('an actor at its neutral drives the target to exactly its neutral', T, () => {
-    const r = new Retargeter(targetGeometry(target, false));
-    r.setNeutral(track(actor));
-    const d = r.update(track(actor, 1), 33);
+  /** The actor with its inner lips shut (each lower inner-lip point at its upper partner). */
+  function shut(p: Float64Array): Float64Array {
+    const q = Float64Array.from(p);
+    LIPS_LOWER_INNER.forEach((id, k) => (q[id * 3 + 1] = q[LIPS_UPPER_INNER[k]! * 3 + 1]!));
+    return q;
+  }
+
+  it('an actor at rest with shut lips drives the target to exactly its neutral (lip zero off)', T, () => {
+    const r = new Retargeter(targetGeometry(target, false), { lipZero: false });
+    r.setNeutral(track(shut(actor)));
+    const d = r.update(track(shut(actor), 1), 33);
     assert.equal(d.state, 'tracking');
     let maxErr = 0, at = -1;
     for (let i = 0; i < 468 * 3; i++) {
       const e = Math.abs(d.points[i]! - target[i]!);
       if (e > maxErr) [maxErr, at] = [e, i];
     }
-    assert.ok(maxErr < 1e-6, `max error ${maxErr} at coordinate ${at}`);
+    // The rest's lips are closed by the lip field, which leaves a few hundredths of a pixel at the corners.
+    assert.ok(maxErr < 0.05, `max error ${maxErr} at coordinate ${at}`);
   });
 
-  it('motion is relative and scaled to the target: the mouth opens by the actor change times the size ratio, not to the actor shape', T, () => {
+  it('the mouth gap is absolute: an actor talking from its first frame, never seen shut, parts the target\'s lips by its own gap scaled to the target', T, () => {
     const geo = targetGeometry(Float64Array.from(target), false);
-    const r = new Retargeter(geo);
-    const neutralActor = openMouth(actor, 6); // this actor rests with a slightly open mouth
-    r.setNeutral(track(neutralActor));
     const aIod = targetGeometry(Float64Array.from(actor), false).iod;
-    let d = r.update(track(openMouth(actor, 6 + 0.2 * aIod), 1), 33);
-    for (let i = 2; i < 20; i++) d = r.update(track(openMouth(actor, 6 + 0.2 * aIod), i), i * 33);
-    const opened = gap(d.points) - gap(target);
-    // The lower lip moved by 0.2 actor-IODs; the target's lips must part by about 0.2 target-IODs.
-    assert.ok(Math.abs(opened / geo.iod - 0.2) < 0.05, `opened ${(opened / geo.iod).toFixed(3)} IOD`);
+    // No neutral is ever set and the actor's lips are never together: open by 0.2 IOD beyond the
+    // canonical face's own parting, from frame 0 on.
+    const open = openMouth(shut(actor), 0.2 * aIod);
+    const actorGap = gap(open) / aIod;
+    const r = new Retargeter(geo);
+    let d = r.update(track(open, 0), 0);
+    for (let i = 1; i < 20; i++) d = r.update(track(open, i), i * 33);
+    const outGap = gap(d.points) / geo.iod;
+    // The target's lips start shut (lip zero) and part by the actor's gap, times the mouth-size ratio (≤ 1.45).
+    assert.ok(outGap > 0.8 * actorGap && outGap < 1.5 * actorGap, `actor gap ${actorGap.toFixed(3)} IOD, output ${outGap.toFixed(3)} IOD`);
+  });
+
+  it('starting mid-sentence converges to the output of a neutral start once the lips meet', T, () => {
+    const geo = targetGeometry(Float64Array.from(target), false);
+    const aIod = targetGeometry(Float64Array.from(actor), false).iod;
+    const talk = (i: number): Float64Array => (i % 10 < 3 ? shut(actor) : openMouth(shut(actor), (0.05 + 0.03 * (i % 4)) * aIod));
+    const run = (first: Float64Array): Float64Array[] => {
+      const r = new Retargeter(geo);
+      // The opening second: the actor holds a wide-open mouth (as a talker caught mid-vowel).
+      for (let i = 0; i < 30; i++) r.update(track(first, i), i * 33);
+      const outs: Float64Array[] = [];
+      for (let i = 30; i < 120; i++) outs.push(Float64Array.from(r.update(track(talk(i), i), i * 33).points));
+      return outs;
+    };
+    const fromOpen = run(openMouth(shut(actor), 0.25 * aIod)), fromRest = run(shut(actor));
+    // Over the last second, the two sessions' mouths agree within 2 % of the target's IOD.
+    for (let k = fromOpen.length - 30; k < fromOpen.length; k++) {
+      const e = Math.abs(gap(fromOpen[k]!) - gap(fromRest[k]!)) / geo.iod;
+      assert.ok(e < 0.02, `frame ${k}: gaps differ by ${e.toFixed(3)} IOD`);
+    }
   });
 
   it('lip zero: a target with parted lips shows them shut while the actor rests with a closed mouth, and opens by the actor change from there', T, () => {
@@ -274,7 +304,8 @@ describe('retargeting', () => {
     // At the actor's neutral: shut with lipZero, the target's own gap without.
     const shut = drive({ lipZero: true }, 0);
     assert.ok(Math.abs(gap(shut)) < 0.01 * geo.iod, `gap ${gap(shut)}`);
-    assert.ok(Math.abs(gap(drive({ lipZero: false }, 0)) - gap(target)) < 1e-6);
+    // (The actor's rest is closed by the same lip field: it leaves about 1e-5 px.)
+    assert.ok(Math.abs(gap(drive({ lipZero: false }, 0)) - gap(target)) < 1e-3);
     // The actor opens by 0.15 of its IOD: the target's lips part from shut by as much as they part
     // from the painted gap without lipZero (about 0.2 IOD: the shut actor's mouth region is
     // shorter than the target's, so its motion is scaled up).
@@ -300,7 +331,7 @@ describe('retargeting', () => {
     assert.ok(Math.abs(gap(step())) < 0.01 * geo.iod, 'not shut with lip zero on');
     r.lipZero = false;
     assert.equal(r.lipZero, false);
-    assert.ok(Math.abs(gap(step()) - gap(target)) < 1e-6, 'the painted gap did not come back on the next frame');
+    assert.ok(Math.abs(gap(step()) - gap(target)) < 1e-3, 'the painted gap did not come back on the next frame');
     assert.ok(r.hasNeutral, 'switching lost the neutral');
     r.lipZero = true;
     assert.ok(Math.abs(gap(step())) < 0.01 * geo.iod, 'not shut again after switching back on');
@@ -328,23 +359,47 @@ describe('retargeting', () => {
     assert.ok(d.eyeClosure[0]! > 0.97 && d.eyeClosure[1]! > 0.97, `closure ${[...d.eyeClosure].join(',')}`);
   });
 
-  it('large head turns are soft-limited below the configured maximum', T, () => {
-    const r = new Retargeter(targetGeometry(Float64Array.from(target), false), { maxYawDeg: 20 });
-    r.setNeutral(track(actor));
-    const R = eulerToMat3((60 * Math.PI) / 180, 0, 0, new Float64Array(9));
-    const turned = Float64Array.from(actor);
+  function turn(p: Float64Array, yawDeg: number): Float64Array {
+    const R = eulerToMat3((yawDeg * Math.PI) / 180, 0, 0, new Float64Array(9));
+    const q = Float64Array.from(p);
     for (let i = 0; i < 468; i++) {
-      const x = actor[i * 3]! - 320, z = actor[i * 3 + 2]!;
-      turned[i * 3] = 320 + R[0]! * x + R[2]! * z;
-      turned[i * 3 + 2] = R[6]! * x + R[8]! * z;
+      const x = p[i * 3]! - 320, z = p[i * 3 + 2]!;
+      q[i * 3] = 320 + R[0]! * x + R[2]! * z;
+      q[i * 3 + 2] = R[6]! * x + R[8]! * z;
     }
-    let d = r.update(track(turned, 1), 33);
-    for (let i = 2; i < 30; i++) d = r.update(track(turned, i), i * 33);
-    assert.ok(Math.abs(d.yawDeg) > 15 && Math.abs(d.yawDeg) < 20, `yaw ${d.yawDeg}`);
+    return q;
+  }
+
+  it('head turns transfer one to one within the linear range and are eased below the maximum beyond it', T, () => {
+    const yawAfter = (deg: number): number => {
+      const r = new Retargeter(targetGeometry(Float64Array.from(target), false), { yawLinearDeg: 30, maxYawDeg: 40 });
+      r.setNeutral(track(actor));
+      let d = r.update(track(turn(actor, deg), 1), 33);
+      for (let i = 2; i < 40; i++) d = r.update(track(turn(actor, deg), i), i * 33);
+      return d.yawDeg;
+    };
+    assert.ok(Math.abs(yawAfter(25) - 25) < 0.5, `25° → ${yawAfter(25)}`);
+    const far = yawAfter(70);
+    assert.ok(far > 35 && far < 40, `70° → ${far}`);
+  });
+
+  it('a session that starts with the head turned converges to the output of a frontal start once the turned start leaves the 10 s pose history', T, () => {
+    const run = (firstYaw: number): number[] => {
+      const r = new Retargeter(targetGeometry(Float64Array.from(target), false), {}, undefined, Float64Array.from(actor));
+      const yaws: number[] = [];
+      // One second turned (or frontal), then ten seconds of small turns about the frontal pose.
+      for (let i = 0; i < 30; i++) r.update(track(turn(actor, firstYaw), i), i * 33);
+      for (let i = 30; i < 360; i++) yaws.push(r.update(track(turn(actor, 8 * Math.sin(i / 9)), i), i * 33).yawDeg);
+      return yaws;
+    };
+    const turned = run(25), frontal = run(0);
+    // Once the turned second has left the median's 10 s history the two sessions turn the target
+    // alike (while it is in the history it shifts the median: 30 of 240 frames shift it by 1.8°).
+    for (let k = turned.length - 20; k < turned.length; k++) assert.ok(Math.abs(turned[k]! - frontal[k]!) < 0.5, `frame ${k}: ${turned[k]} vs ${frontal[k]}`);
   });
 
   it('with no face it holds the last pose, then eases back to the neutral', T, () => {
-    const r = new Retargeter(targetGeometry(Float64Array.from(target), false), { holdMs: 300, easeMs: 600 });
+    const r = new Retargeter(targetGeometry(Float64Array.from(target), false), { holdMs: 300, easeMs: 600, lipZero: false });
     r.setNeutral(track(actor));
     const open = openMouth(actor, 30);
     let d = r.update(track(open, 0), 0);
@@ -358,11 +413,11 @@ describe('retargeting', () => {
     assert.ok(Math.abs(gap(d.points) - gap(target)) < 0.05 * Math.abs(held - gap(target)), 'did not ease back to neutral');
   });
 
-  it('the actor neutral is captured automatically from the first steady frames', T, () => {
+  it('output starts on the first frame with a face and reset neutral starts the calibration again', T, () => {
     const r = new Retargeter(targetGeometry(Float64Array.from(target), false));
-    let d = r.update(track(actor, 0), 0);
-    assert.equal(d.state, 'waiting-neutral');
-    for (let i = 1; i < 6; i++) d = r.update(track(actor, i), i * 33);
+    assert.equal(r.update(null, 0).state, 'waiting-neutral');
+    const d = r.update(track(actor, 1), 33);
+    assert.equal(d.state, 'tracking');
     assert.ok(r.hasNeutral);
     r.resetNeutral();
     assert.equal(r.hasNeutral, false);

@@ -56,6 +56,17 @@ export async function loadCanonicalTriangles(dir?: string): Promise<Uint32Array 
   }
 }
 
+/** The canonical face mesh's 468 vertices (canonical units, y up) from models/out, or null. */
+export async function loadCanonicalVertices(dir?: string): Promise<Float64Array | null> {
+  try {
+    const v = (JSON.parse(await readFile(canonicalMeshPath(dir), 'utf8')) as Partial<CanonicalMesh>).vertices;
+    if (!Array.isArray(v) || v.length !== MESH_POINTS * 3 || v.some((x) => typeof x !== 'number' || !Number.isFinite(x))) return null;
+    return Float64Array.from(v);
+  } catch {
+    return null;
+  }
+}
+
 /** Delaunay over the 468 landmarks' x,y: the fallback face triangulation. */
 export function delaunayFaceTriangles(points: ArrayLike<number>): Uint32Array {
   const xs = new Float64Array(MESH_POINTS), ys = new Float64Array(MESH_POINTS);

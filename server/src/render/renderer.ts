@@ -22,11 +22,12 @@ import { measureEye, paintLid, type EyeAppearance } from './eyes.ts';
 import { targetGeometry, type TargetGeometry } from './face-measure.ts';
 import { smoothstep } from './geometry.ts';
 import {
-  buildRenderMesh, delaunayFaceTriangles, initialDrawOrder, LANDMARK_SLOTS, loadCanonicalTriangles, holeTriangleStart, placeRings, silhouetteWeights, smoothDepth, RING1, RING2, RING3, RING4, RING_SIZE, VERTEX_COUNT, type RenderMesh,
+  buildRenderMesh, delaunayFaceTriangles, initialDrawOrder, LANDMARK_SLOTS, loadCanonicalTriangles, loadCanonicalVertices, holeTriangleStart, placeRings, silhouetteWeights, smoothDepth, RING1, RING2, RING3, RING4, RING_SIZE, VERTEX_COUNT, type RenderMesh,
 } from './mesh.ts';
 import { measureMouth, paintLipSeam, paintMouth, type MouthAppearance } from './mouth.ts';
 import { LIP_IDS, MouthLibrary } from './mouth-library.ts';
 import { warpTriangles, type RgbaImage } from './raster.ts';
+import { frontalCanonical } from './actor-calibration.ts';
 import { DEFAULT_RETARGET, LID_TRAVEL, Retargeter, type DriveState, type RetargetParams } from './retarget.ts';
 import type { EnrolledTarget } from './target.ts';
 import { EYES, FACE_OVAL, LIPS_LOWER_INNER, LIPS_UPPER_INNER } from './topology.ts';
@@ -93,6 +94,8 @@ export class GeometricRenderer implements Renderer {
   readonly kind = 'geometric';
   readonly size: number;
   readonly #faceTris: Uint32Array | null;
+  /** The canonical face in image axes: the actor's head rotation is measured against it. */
+  readonly #frontal: Float64Array | null;
   readonly #opts: GeometricRendererOptions;
   readonly #logger: Logger;
   readonly #dstPts = new Float32Array(VERTEX_COUNT * 2);
@@ -108,10 +111,11 @@ export class GeometricRenderer implements Renderer {
   #scene: Scene | null = null;
   #closed = false;
 
-  private constructor(opts: GeometricRendererOptions, faceTris: Uint32Array | null, logger: Logger) {
+  private constructor(opts: GeometricRendererOptions, faceTris: Uint32Array | null, frontal: Float64Array | null, logger: Logger) {
     this.size = opts.size;
     this.#opts = { ...opts };
     this.#faceTris = faceTris;
+    this.#frontal = frontal;
     this.#logger = logger;
     this.#outImg = { width: opts.size, height: opts.size, data: new Uint8Array(0) };
   }
@@ -124,7 +128,9 @@ export class GeometricRenderer implements Renderer {
       tris = await loadCanonicalTriangles(opts.modelsDir);
       if (!tris) logger.warn('canonical face mesh unavailable; using a Delaunay triangulation (run npm run build:models)');
     }
-    return new GeometricRenderer(opts, tris, logger);
+    const vertices = await loadCanonicalVertices(opts.modelsDir);
+    if (!vertices) logger.warn('canonical face vertices unavailable; the first face seen is taken as frontal (run npm run build:models)');
+    return new GeometricRenderer(opts, tris, vertices && frontalCanonical(vertices), logger);
   }
 
   get enrolled(): boolean {
@@ -190,7 +196,7 @@ export class GeometricRenderer implements Renderer {
       ringFollow[k * 2] = 1 - 0.6 * down;
       ringFollow[k * 2 + 1] = 0.35 - 0.25 * down;
     });
-    this.#scene = { target, geo, mesh, srcPts, retarget: new Retargeter(geo, this.#opts.retarget, weights), eyes, mouth, library, srcMouthGap, srcSign, ringFollow };
+    this.#scene = { target, geo, mesh, srcPts, retarget: new Retargeter(geo, this.#opts.retarget, weights, this.#frontal ?? undefined), eyes, mouth, library, srcMouthGap, srcSign, ringFollow };
     this.#logger.debug('target enrolled', { mesh: mesh.source, triangles: triCount, library: library?.size ?? 0 });
   }
 

@@ -1,54 +1,52 @@
 /**
- * Motion retargeting: the actor's change from its own neutral, measured in
- * pose-normalised space, transferred onto the target's neutral and scaled to
- * the target's proportions; head rotation/translation transferred relative to
- * each side's neutral with soft limits; eyes through a calibrated lid model.
+ * Motion retargeting. The actor's expression is measured against its own
+ * rest shape, learnt online (actor-calibration.ts: lips shut, a weighted
+ * running mean of frontalised frames) in pose-free space, then transferred
+ * onto the target's neutral, scaled to the target's proportions
+ * (retarget-proportions.ts). Head rotation is measured against the frontal
+ * face, taken relative to the actor's running median pose, and applied about
+ * the target's head centre with the depth of a real head, in full up to a
+ * stated range and with a soft limit beyond. Lids and gaze: retarget-lids.ts.
+ *
+ * Nothing depends on the first frames being neutral: a session that starts
+ * mid-sentence, smiling or turned converges to the same output as one that
+ * starts at rest, as soon as the actor's lips meet once.
  *
  * All per-frame work writes into buffers allocated once.
  */
 import type { FaceTrack } from '../../../shared/tracking.ts';
+import { ActorCalibration, DEFAULT_CALIBRATION, type CalibrationParams } from './actor-calibration.ts';
 import { OneEuroVector } from './filter.ts';
 import {
-  applySimilarity, clamp, smoothstep, eulerToMat3, fitSimilarity, mat3, mat3ToEuler, mat3Transpose, newSimilarityFit, softLimit,
+  applySimilarity, clamp, eulerToMat3, fitSimilarity, mat3, mat3ToEuler, mat3Transpose, newSimilarityFit, smoothstep, softLimit,
 } from './geometry.ts';
 import { LANDMARK_SLOTS } from './mesh.ts';
-import { EYES, LIPS_LOWER_INNER, LIPS_UPPER_INNER, MESH_POINTS, STABLE_POINTS, type EyeTopology } from './topology.ts';
-import { eyeOpenness, interOcular, irisOffset, mouthGap, placeMissingIris, type TargetGeometry } from './face-measure.ts';
+import { EYES, FACE_OVAL, MESH_POINTS, STABLE_POINTS } from './topology.ts';
+import { eyeOpenness, irisOffset, placeMissingIris, type TargetGeometry } from './face-measure.ts';
+import { driveLids, type LidParams } from './retarget-lids.ts';
+import { Proportions, separateLips } from './retarget-proportions.ts';
 
-export interface RetargetParams {
-  /** Soft limits on the transferred head rotation, degrees. */
+export { LID_TRAVEL, lidClosure } from './retarget-lids.ts';
+
+export interface RetargetParams extends LidParams, CalibrationParams {
+  /**
+   * Head rotation, degrees: transferred one to one up to the linear range,
+   * then eased toward the maximum (a graceful limit a 2D warp of one photo
+   * can still show).
+   */
+  yawLinearDeg: number;
   maxYawDeg: number;
+  pitchLinearDeg: number;
   maxPitchDeg: number;
+  rollLinearDeg: number;
   maxRollDeg: number;
   /** Soft limit on the transferred head translation, in target inter-ocular distances. */
   maxShiftIod: number;
   /** Soft limit on the relative scale change (0.15 = ±15%). */
   maxScaleChange: number;
-  /**
-   * Lid calibration. The 468-point model under-reads lids (after its smoothing
-   * a full blink bottoms out at 0.55–0.7 of the neutral gap), so an openness
-   * ratio (now / neutral) at or under closedRatio means fully closed; at or
-   * over openRatio, fully open; linear between.
-   */
-  blinkClosedRatio: number;
-  blinkOpenRatio: number;
-  /**
-   * The same for an actor tracked with the 478-point attention model (a track with irises), whose
-   * lids read true: a full blink bottoms out at 0.00–0.05 of the neutral gap, a half-closed eye
-   * near 0.5.
-   */
-  blinkClosedRatioIris: number;
-  blinkOpenRatioIris: number;
-  /** Widest lid opening relative to the target's neutral. */
-  maxEyeWiden: number;
-  /** No face: hold the last pose this long, then ease to neutral over easeMs. */
+  /** No face: hold the last pose this long, then ease to rest over easeMs. */
   holdMs: number;
   easeMs: number;
-  /** Neutral capture: this many consecutive steady frames (motion under steadyIod per frame). */
-  neutralFrames: number;
-  steadyIod: number;
-  /** Give up waiting for steady frames after this many and take the calmest window seen. */
-  neutralMaxWait: number;
   /**
    * Landmark smoothing (One Euro, per point; speed in inter-ocular distances
    * per second). Light by default: the tracker already filters its landmarks,
@@ -59,27 +57,30 @@ export interface RetargetParams {
   /** Head-pose smoothing (One Euro over yaw/pitch/roll in radians, shift in IODs, log-scale). */
   poseMinCutoffHz: number;
   poseBeta: number;
-  /** Expression gain (1 = the actor's relative motion at the target's proportions). */
+  /** Expression gain (1 = the actor's motion at the target's proportions). */
   expressionGain: number;
   /**
-   * Depth used when rotating the target, as a fraction of the tracker's z. The
-   * face-mesh z is steep at the silhouette; at full depth a 15° turn already
-   * folds the far cheek in a 2D warp.
+   * Depth used when rotating the target, as a fraction of the canonical face's
+   * relief fitted to the target (targetRelief): 1 turns the target as a real
+   * head turns, so a tracker reads the actor's angle back.
    */
   depthScale: number;
   /**
-   * Close the target's own parted lips when the actor rests with a closed
-   * mouth (as LivePortrait's lip-zero does): the actor's mouth opening then
-   * drives the target's from shut, instead of adding to a painted gap that a
-   * closed mouth can never take away.
+   * Close the target's own parted lips when the actor's lips are shut (as
+   * LivePortrait's lip zero does): the actor's mouth gap then drives the
+   * target's from shut, instead of adding to a painted gap.
    */
   lipZero: boolean;
 }
 
 export const DEFAULT_RETARGET: Readonly<RetargetParams> = Object.freeze({
-  maxYawDeg: 22,
-  maxPitchDeg: 16,
-  maxRollDeg: 25,
+  ...DEFAULT_CALIBRATION,
+  yawLinearDeg: 30,
+  maxYawDeg: 42,
+  pitchLinearDeg: 20,
+  maxPitchDeg: 30,
+  rollLinearDeg: 25,
+  maxRollDeg: 40,
   maxShiftIod: 0.6,
   maxScaleChange: 0.15,
   blinkClosedRatio: 0.6,
@@ -89,18 +90,16 @@ export const DEFAULT_RETARGET: Readonly<RetargetParams> = Object.freeze({
   maxEyeWiden: 1.35,
   holdMs: 500,
   easeMs: 1000,
-  neutralFrames: 5,
-  steadyIod: 0.012,
-  neutralMaxWait: 45,
   minCutoffHz: 4,
   beta: 20,
   poseMinCutoffHz: 2.5,
   poseBeta: 5,
   expressionGain: 1,
-  depthScale: 0.5,
+  depthScale: 1,
   lipZero: true,
 });
 
+/** 'waiting-neutral' only until the first face: calibration is online and never blocks output. */
 export type DriveState = 'waiting-neutral' | 'tracking' | 'holding' | 'easing';
 
 /** The retargeter's per-frame output, reused across frames. */
@@ -111,7 +110,7 @@ export interface DrivenFrame {
   exprPoints: Float64Array;
   /** Target neutral moved by the head pose only: the anchor rings follow these. */
   posePoints: Float64Array;
-  /** Per eye (right, left): lid closure 0 (neutral) .. 1 (shut), and lid widening ≥ 1. */
+  /** Per eye (right, left): lid closure 0 (open) .. 1 (shut), and lid widening ≥ 1. */
   eyeClosure: Float64Array;
   eyeWiden: Float64Array;
   /** Per eye iris shift in target pixels (x, y), in the pose-normalised frame. */
@@ -123,23 +122,31 @@ export interface DrivenFrame {
   state: DriveState;
 }
 
-interface ActorNeutral {
-  points: Float64Array;
-  iod: number;
-  open: Float64Array;
-  iris: Float64Array | null;
-}
-
-/** Number of filtered scalars: deltas (468*3), pose (6: yaw,pitch,roll,dx,dy,log-scale), eye ratios (2), gaze (4). */
+/** Pose vector: yaw, pitch, roll (radians), dx, dy (actor IODs), log-scale. */
 const POSE_N = 6;
+/** Refresh the proportions this often (frames) while the rest is young, then every PROP_LATE frames. */
+const PROP_EARLY = 15;
+const PROP_LATE = 150;
+
+/**
+ * Identity up to `linear`, then eased toward `max` (continuous slope at the knee).
+ */
+export function limitAngle(x: number, linear: number, max: number): number {
+  const a = Math.abs(x);
+  if (a <= linear || max <= linear) return a <= max ? x : Math.sign(x) * max;
+  const room = max - linear;
+  return Math.sign(x) * (linear + room * Math.tanh((a - linear) / room));
+}
 
 export class Retargeter {
   readonly #params: RetargetParams;
   readonly #target: TargetGeometry;
   readonly #out: DrivenFrame;
+  readonly #calib: ActorCalibration;
   // Scratch.
   readonly #raw = new Float64Array(LANDMARK_SLOTS * 3);
   readonly #norm = new Float64Array(LANDMARK_SLOTS * 3);
+  readonly #aligned = new Float64Array(MESH_POINTS * 3);
   readonly #delta = new Float64Array(MESH_POINTS * 3);
   readonly #pose = new Float64Array(POSE_N);
   readonly #eyes = new Float64Array(6);
@@ -147,84 +154,80 @@ export class Retargeter {
   readonly #toTarget = newSimilarityFit();
   readonly #rot = mat3();
   readonly #rotT = mat3();
+  readonly #rest = mat3();
   readonly #euler = new Float64Array(3);
   readonly #fDelta: OneEuroVector;
   readonly #fPose: OneEuroVector;
   readonly #fEyes: OneEuroVector;
-  /** Per-vertex anisotropic scale actor→target in the target face frame. */
-  readonly #sx = new Float64Array(MESH_POINTS);
-  readonly #sy = new Float64Array(MESH_POINTS);
-  // Neutral capture.
-  readonly #window: Float64Array[];
-  readonly #motion: Float64Array;
-  #seen = 0;
-  #bestWindowMotion = Infinity;
-  readonly #bestWindow: Float64Array;
-  #neutral: ActorNeutral | null = null;
+  readonly #props: Proportions;
   #lastTimeMs = -1;
   #lastGoodMs = -Infinity;
   /** The actor track carries irises (attention model): its lids read true and use the iris calibration. */
-  #actorHasIris = false;
-  #hasGood = false;
   #actorIris = false;
-  /** Share of the target's lip gap the actor's neutral lacks, 0..1; applied only while lipZero is on. */
-  #lipClose = 0;
-
+  #hasGood = false;
   readonly #weights: Float64Array;
+  /** Target depth for rotation and the head centre (targetRelief). */
+  readonly #relief: Float64Array;
+  readonly #center: Float64Array;
 
   /**
    * deltaWeights: per-landmark gain on the transferred expression (468). The
    * tracker's silhouette points slide along the face when the actor turns, so
    * their "expression" is mostly pose leakage: the renderer damps them.
+   * frontal: the canonical face in image axes (actor-calibration frontalCanonical); without it
+   * the first face seen is taken as frontal.
    */
-  constructor(target: TargetGeometry, params: Partial<RetargetParams> = {}, deltaWeights?: Float64Array) {
+  constructor(target: TargetGeometry, params: Partial<RetargetParams> = {}, deltaWeights?: Float64Array, frontal?: Float64Array) {
     this.#params = { ...DEFAULT_RETARGET, ...params };
     this.#target = target;
     this.#weights = deltaWeights ?? new Float64Array(MESH_POINTS).fill(1);
-    const n = LANDMARK_SLOTS * 3;
     this.#out = {
       points: Float64Array.from(target.points), exprPoints: Float64Array.from(target.points), posePoints: Float64Array.from(target.points),
       eyeClosure: new Float64Array(2), eyeWiden: new Float64Array([1, 1]), gaze: new Float64Array(4),
       yawDeg: 0, pitchDeg: 0, rollDeg: 0, state: 'waiting-neutral',
     };
     const p = this.#params;
+    this.#calib = new ActorCalibration(frontal ?? null, p);
+    this.#props = new Proportions(target);
+    ({ relief: this.#relief, center: this.#center } = targetRelief(target, frontal));
     this.#fDelta = new OneEuroVector(MESH_POINTS * 3, { minCutoffHz: p.minCutoffHz, beta: p.beta, dCutoffHz: 1 }, 3);
     this.#fPose = new OneEuroVector(POSE_N, { minCutoffHz: p.poseMinCutoffHz, beta: p.poseBeta, dCutoffHz: 1 });
     this.#fEyes = new OneEuroVector(6, { minCutoffHz: 4, beta: 8, dCutoffHz: 1 }, 1);
-    this.#window = Array.from({ length: p.neutralFrames }, () => new Float64Array(n));
-    this.#motion = new Float64Array(p.neutralFrames);
-    this.#bestWindow = new Float64Array(n);
   }
 
   get lipZero(): boolean {
     return this.#params.lipZero;
   }
 
-  /** Switches lip zero from the next update on, keeping the neutral (the share is known either way). */
+  /** Switches lip zero from the next update on. */
   set lipZero(on: boolean) {
     this.#params.lipZero = on;
   }
 
+  /** True once the actor has been seen (the rest shape is being learnt). */
   get hasNeutral(): boolean {
-    return this.#neutral !== null;
+    return this.#calib.ready;
   }
 
-  /** Forget the actor's neutral; the next steady frames become the new one. */
+  /** Forget what was learnt about the actor; calibration starts again from the next frame. */
   resetNeutral(): void {
-    this.#neutral = null;
-    this.#seen = 0;
-    this.#bestWindowMotion = Infinity;
+    this.#calib.reset();
     this.#fDelta.reset();
     this.#fPose.reset();
     this.#fEyes.reset();
+    this.#hasGood = false;
     this.#out.state = 'waiting-neutral';
   }
 
-  /** Takes this actor shape as the neutral right away (tests, or a UI "capture neutral" button). */
+  /** "This is my neutral": adopts this shape as the rest at once and its head pose as the zero. */
   setNeutral(track: FaceTrack): void {
     if (!track.landmarks) throw new TypeError('setNeutral needs a track with landmarks');
     this.#load(track);
-    this.#adoptNeutral(this.#raw);
+    this.#calib.pin(this.#raw);
+    this.#fDelta.reset();
+    this.#fPose.reset();
+    this.#fEyes.reset();
+    this.#refreshTargetMap(true);
   }
 
   /** Advances one frame. track.landmarks null (or track null) means no face this frame. */
@@ -233,18 +236,9 @@ export class Retargeter {
     this.#lastTimeMs = timeMs;
     const out = this.#out;
     if (track?.landmarks && track.landmarks.length >= MESH_POINTS) {
-      this.#actorHasIris = track.landmarks.length >= LANDMARK_SLOTS;
       this.#load(track);
-      if (!this.#neutral) {
-        this.#collectNeutral();
-        if (!this.#neutral) {
-          // Until the neutral is known, the actor's current mouth decides whether the target's lips show shut.
-          this.#lipClose = lipZeroShare(mouthGap(this.#raw), this.#target.mouthGap);
-          out.state = 'waiting-neutral';
-          this.#compose(true);
-          return out;
-        }
-      }
+      this.#calib.observe(this.#raw, dtMs);
+      this.#refreshTargetMap(false);
       this.#measure();
       this.#fDelta.update(this.#delta, dtMs);
       this.#fPose.update(this.#pose, dtMs);
@@ -252,7 +246,7 @@ export class Retargeter {
       this.#lastGoodMs = timeMs;
       this.#hasGood = true;
       out.state = 'tracking';
-    } else if (!this.#neutral || !this.#hasGood) {
+    } else if (!this.#hasGood) {
       out.state = 'waiting-neutral';
       this.#compose(true);
       return out;
@@ -292,80 +286,57 @@ export class Retargeter {
     if (!this.#actorIris) placeMissingIris(raw);
   }
 
-  #collectNeutral(): void {
-    const p = this.#params;
-    const K = p.neutralFrames;
-    const slot = this.#seen % K;
-    const prev = this.#window[(this.#seen + K - 1) % K]!;
-    const iod = interOcular(this.#raw);
-    this.#motion[slot] = this.#seen === 0 ? Infinity : rmsMotion(prev, this.#raw) / Math.max(iod, 1e-6);
-    this.#window[slot]!.set(this.#raw);
-    this.#seen++;
-    if (this.#seen < K) return;
-    let worst = 0;
-    for (let k = 0; k < K; k++) if (k !== (this.#seen - K) % K) worst = Math.max(worst, this.#motion[k]!);
-    const mean = new Float64Array(this.#raw.length);
-    const average = (): Float64Array => {
-      mean.fill(0);
-      for (const w of this.#window) for (let i = 0; i < mean.length; i++) mean[i]! += w[i]! / K;
-      return mean;
-    };
-    if (worst < p.steadyIod) {
-      this.#adoptNeutral(average());
-      return;
-    }
-    if (worst < this.#bestWindowMotion) {
-      this.#bestWindowMotion = worst;
-      this.#bestWindow.set(average());
-    }
-    if (this.#seen >= p.neutralMaxWait) this.#adoptNeutral(this.#bestWindow);
+  /** Actor rest → target similarity every frame; the per-vertex proportions now and then. */
+  #refreshTargetMap(force: boolean): void {
+    const rest = this.#calib.rest, t = this.#target;
+    fitSimilarity(rest, t.points, STABLE_POINTS, this.#toTarget);
+    const n = this.#calib.frames;
+    if (!force && n !== 1 && n % (n < 300 ? PROP_EARLY : PROP_LATE) !== 0) return;
+    for (let i = 0; i < MESH_POINTS; i++) applySimilarity(this.#toTarget, rest, i, this.#aligned, i * 3);
+    this.#props.update(this.#aligned);
   }
 
-  #adoptNeutral(points: Float64Array): void {
-    const pts = Float64Array.from(points);
-    const t = this.#target;
-    const open = new Float64Array(2);
-    EYES.forEach((eye, e) => (open[e] = Math.max(eyeOpenness(pts, eye), 0.05)));
-    const iris = new Float64Array(4);
-    EYES.forEach((eye, e) => irisOffset(pts, eye, iris, e * 2));
-    this.#neutral = { points: pts, iod: interOcular(pts), open, iris };
-    this.#lipClose = lipZeroShare(mouthGap(pts), t.mouthGap);
-    // Global similarity actor neutral → target neutral, then per-vertex proportions.
-    fitSimilarity(pts, t.points, STABLE_POINTS, this.#toTarget);
-    const aligned = new Float64Array(MESH_POINTS * 3);
-    for (let i = 0; i < MESH_POINTS; i++) applySimilarity(this.#toTarget, pts, i, aligned, i * 3);
-    computeProportions(aligned, t, this.#sx, this.#sy);
-    this.#fDelta.reset();
-    this.#fPose.reset();
-    this.#fEyes.reset();
-  }
-
-  /** Pose-normalise the current frame against the actor neutral; fill delta, pose and eye inputs. */
+  /** Pose-normalise the current frame against the actor's rest; fill delta, pose and eye inputs. */
   #measure(): void {
-    const n = this.#neutral!;
-    const fit = fitSimilarity(this.#raw, n.points, STABLE_POINTS, this.#fit);
+    const c = this.#calib, rest = c.rest;
+    const fit = fitSimilarity(this.#raw, rest, STABLE_POINTS, this.#fit);
     const norm = this.#norm;
     for (let i = 0; i < LANDMARK_SLOTS; i++) applySimilarity(fit, this.#raw, i, norm, i * 3);
     const d = this.#delta;
-    const inv = 1 / n.iod;
-    for (let i = 0; i < MESH_POINTS * 3; i++) d[i] = (norm[i]! - n.points[i]!) * inv;
-    // fit maps current → neutral, so the head's rotation from neutral is its transpose.
+    const inv = 1 / c.restIod;
+    for (let i = 0; i < MESH_POINTS * 3; i++) d[i] = (norm[i]! - rest[i]!) * inv;
+    // fit maps current → rest (frontal), so the head's rotation is its transpose; an explicit
+    // neutral's rotation is the zero instead of the frontal face.
     mat3Transpose(fit.rotation, this.#rotT);
-    mat3ToEuler(this.#rotT, this.#euler);
+    const pin = c.pinnedRotation;
+    if (pin) {
+      mulTransposed(this.#rotT, pin, this.#rot);
+      this.#rotT.set(this.#rot);
+      mat3ToEuler(this.#rotT, this.#euler);
+    } else {
+      // Relative to how this actor holds their head (the running median), not to the first frame.
+      mat3ToEuler(this.#rotT, this.#euler);
+      const rest = c.observePose(this.#euler[0]!, this.#euler[1]!, this.#euler[2]!);
+      eulerToMat3(rest[0]!, rest[1]!, rest[2]!, this.#rot);
+      mulTransposed(this.#rotT, this.#rot, this.#rest);
+      mat3ToEuler(this.#rest, this.#euler);
+    }
     const pose = this.#pose;
     pose[0] = this.#euler[0]!;
     pose[1] = this.#euler[1]!;
     pose[2] = this.#euler[2]!;
-    pose[3] = (fit.ca[0]! - fit.cb[0]!) * inv;
-    pose[4] = (fit.ca[1]! - fit.cb[1]!) * inv;
-    pose[5] = -Math.log(Math.max(fit.scale, 1e-3));
+    // Position and size against their slow running rests; fit.scale is rest units per pixel.
+    const iodPx = c.restIod / Math.max(fit.scale, 1e-9);
+    pose[3] = (fit.ca[0]! - c.restPosition[0]!) / iodPx;
+    pose[4] = (fit.ca[1]! - c.restPosition[1]!) / iodPx;
+    pose[5] = -Math.log(Math.max(fit.scale, 1e-9)) - c.restLogScale;
     const eyes = this.#eyes;
     EYES.forEach((eye, e) => {
-      eyes[e] = eyeOpenness(norm, eye) / n.open[e]!;
+      eyes[e] = eyeOpenness(norm, eye) / c.openLevel(e);
       if (this.#actorIris) {
         irisOffset(norm, eye, eyes, 2 + e * 2);
-        eyes[2 + e * 2]! -= n.iris![e * 2]!;
-        eyes[3 + e * 2]! -= n.iris![e * 2 + 1]!;
+        eyes[2 + e * 2]! -= c.restGaze[e * 2]!;
+        eyes[3 + e * 2]! -= c.restGaze[e * 2 + 1]!;
       } else eyes[2 + e * 2] = eyes[3 + e * 2] = 0;
     });
   }
@@ -386,10 +357,10 @@ export class Retargeter {
     }
     const d = this.#fDelta.value, pose = this.#fPose.value, eyes = this.#fEyes.value;
     const toT = this.#toTarget, R = toT.rotation;
-    const g = toT.scale * this.#neutral!.iod * p.expressionGain;
+    const g = toT.scale * this.#calib.restIod * p.expressionGain;
     const cr = Math.cos(t.roll), sr = Math.sin(t.roll);
-    const pts = out.points;
-    // Expression: delta (actor neutral frame, IOD units) → target frame, scaled per region.
+    const pts = out.points, sx = this.#props.sx, sy = this.#props.sy;
+    // Expression: delta (frontal rest frame, IOD units) → target frame, scaled per region.
     const wts = this.#weights;
     for (let i = 0; i < MESH_POINTS; i++) {
       const w = wts[i]!;
@@ -398,76 +369,45 @@ export class Retargeter {
       const ey = g * (R[3]! * dx + R[4]! * dy + R[5]! * dz);
       const ez = g * (R[6]! * dx + R[7]! * dy + R[8]! * dz);
       // Into the target's upright face frame, scale, and back.
-      const u = (cr * ex + sr * ey) * this.#sx[i]!, v = (-sr * ex + cr * ey) * this.#sy[i]!;
+      const u = (cr * ex + sr * ey) * sx[i]!, v = (-sr * ex + cr * ey) * sy[i]!;
       pts[i * 3] = t.points[i * 3]! + cr * u - sr * v;
       pts[i * 3 + 1] = t.points[i * 3 + 1]! + sr * u + cr * v;
       pts[i * 3 + 2] = t.points[i * 3 + 2]! + ez;
     }
     for (let i = MESH_POINTS * 3; i < LANDMARK_SLOTS * 3; i++) pts[i] = t.points[i]!;
     this.#closeLips(pts);
-    this.#eyeModel(eyes);
+    driveLids(out, t, eyes, this.#actorIris, p);
     separateLips(pts, t);
     out.exprPoints.set(pts);
-    // Head pose, soft-limited, about the target's head centre.
+    // Head pose about the target's head centre: one to one within the linear range.
     const D2R = Math.PI / 180;
-    const yaw = softLimit(pose[0]!, p.maxYawDeg * D2R), pitch = softLimit(pose[1]!, p.maxPitchDeg * D2R), roll = softLimit(pose[2]!, p.maxRollDeg * D2R);
+    const yaw = limitAngle(pose[0]!, p.yawLinearDeg * D2R, p.maxYawDeg * D2R);
+    const pitch = limitAngle(pose[1]!, p.pitchLinearDeg * D2R, p.maxPitchDeg * D2R);
+    const roll = limitAngle(pose[2]!, p.rollLinearDeg * D2R, p.maxRollDeg * D2R);
     out.yawDeg = yaw / D2R;
     out.pitchDeg = pitch / D2R;
     out.rollDeg = roll / D2R;
     eulerToMat3(yaw, pitch, roll, this.#rot);
     const shiftX = softLimit(pose[3]!, p.maxShiftIod) * t.iod, shiftY = softLimit(pose[4]!, p.maxShiftIod) * t.iod;
     const s = Math.exp(softLimit(pose[5]!, p.maxScaleChange));
-    transformAbout(pts, t.center, this.#rot, s, shiftX, shiftY, p.depthScale, pts);
-    transformAbout(t.points, t.center, this.#rot, s, shiftX, shiftY, p.depthScale, out.posePoints);
+    transformAbout(pts, this.#relief, this.#center, this.#rot, s, shiftX, shiftY, p.depthScale, pts);
+    transformAbout(t.points, this.#relief, this.#center, this.#rot, s, shiftX, shiftY, p.depthScale, out.posePoints);
   }
 
-  /** lipZero: shuts the share #lipClose of the target's own lip gap. */
+  /** lipZero: the actor's rest has shut lips, so the target's own lip gap is shut too (its share by lipZeroShare). */
   #closeLips(pts: Float64Array): void {
-    const lc = this.#lipClose, f = this.#target.lipClose;
+    const lc = lipZeroShare(0, this.#target.mouthGap), f = this.#target.lipClose;
     if (!this.#params.lipZero || lc <= 0) return;
     for (let i = 0; i < MESH_POINTS; i++) {
       pts[i * 3]! += lc * f[i * 2]!;
       pts[i * 3 + 1]! += lc * f[i * 2 + 1]!;
     }
   }
+}
 
-  /** Lids: calibrated closure / widening per eye; iris shift from the actor's gaze. */
-  #eyeModel(eyes: Float64Array): void {
-    const out = this.#out, p = this.#params, t = this.#target;
-    const pts = out.points;
-    EYES.forEach((eye, e) => {
-      const ratio = eyes[e]!;
-      out.eyeClosure[e] = this.#actorHasIris ? lidClosure(ratio, p.blinkOpenRatioIris, p.blinkClosedRatioIris) : lidClosure(ratio, p.blinkOpenRatio, p.blinkClosedRatio);
-      out.eyeWiden[e] = 1 + clamp(ratio - 1.03, 0, p.maxEyeWiden - 1);
-      // The lids' own vertices keep the target's neutral shape, moved with the brow region and lifted
-      // for wide eyes; a closing lid then slides down over the eyeball (closeLid), the eye layer
-      // finishes its surface and lashes.
-      let bx = 0, by = 0;
-      for (const i of eye.upper2) {
-        bx += pts[i * 3]! - t.points[i * 3]!;
-        by += pts[i * 3 + 1]! - t.points[i * 3 + 1]!;
-      }
-      bx /= eye.upper2.length;
-      by /= eye.upper2.length;
-      const lift = (out.eyeWiden[e] - 1) * t.eyeGap[e]!;
-      const upx = Math.sin(t.roll), upy = -Math.cos(t.roll);
-      eye.upper.forEach((i, k) => {
-        const w = lift * Math.sin((Math.PI * k) / (eye.upper.length - 1));
-        pts[i * 3] = t.points[i * 3]! + bx * 0.6 + w * upx;
-        pts[i * 3 + 1] = t.points[i * 3 + 1]! + by * 0.6 + w * upy;
-      });
-      for (const i of eye.upper1) {
-        pts[i * 3] = t.points[i * 3]! + bx * 0.8 + lift * 0.5 * upx;
-        pts[i * 3 + 1] = t.points[i * 3 + 1]! + by * 0.8 + lift * 0.5 * upy;
-      }
-      // The lower lid keeps its own transferred motion (it rises in a smile's squint).
-      const c = out.eyeClosure[e];
-      const irisFrac = c > 0 ? closeLid(pts, eye, c) : 0;
-      const scale = t.eyeWidth[e]!;
-      out.gaze[e * 2] = clamp(eyes[2 + e * 2]!, -0.12, 0.12) * scale * (1 - c);
-      out.gaze[e * 2 + 1] = clamp(eyes[3 + e * 2]!, -0.06, 0.06) * scale * (1 - irisFrac);
-    });
-  }
+/** out = a · bᵀ (out must not alias a or b). */
+function mulTransposed(a: Float64Array, b: Float64Array, out: Float64Array): void {
+  for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) out[i * 3 + j] = a[i * 3]! * b[j * 3]! + a[i * 3 + 1]! * b[j * 3 + 1]! + a[i * 3 + 2]! * b[j * 3 + 2]!;
 }
 
 /**
@@ -480,140 +420,51 @@ export function lipZeroShare(actorGap: number, targetGap: number): number {
 }
 
 /**
- * Lid closure from the actor's openness ratio (now / neutral), linear between
- * `open` (no closure) and `closed` (shut). The 468-point model under-reads
- * lids: after the pipeline tracker's smoothing a full blink bottoms out at
- * 0.55–0.7 of the neutral gap (d3's closed-eye frowns 0.54, d9's blinks
- * 0.64–0.72), and a squint to 85% is a visibly narrower eye, so the slope is
- * steeper than one to one.
+ * Rotates src about the head centre c (x, y from c; depth from `relief`, the face's own depth
+ * per landmark, times `depth`), scales, shifts; writes dst. dst's z is the rotated depth
+ * (draw order only).
  */
-export function lidClosure(ratio: number, open: number, closed: number): number {
-  return clamp((open - ratio) / Math.max(open - closed, 1e-6), 0, 1);
-}
-
-/** Share of the open lid gap the lower lid rises at full closure. */
-const LOWER_RISE = 0.15;
-/** Share of the open lid gap the upper margin travels at full closure: the lids meet just above the lower lid. */
-export const LID_TRAVEL = 0.97 - LOWER_RISE;
-/** Share of that travel the lid skin at the crease (upper1 ring) follows: the fold slides down with the lid. */
-const CREASE_TRAVEL = 0.8;
-
-/**
- * Closes one eye geometrically: each upper-lid vertex slides toward its lower
- * partner, the crease ring follows part of the way, the lower lid rises a
- * little, and the iris vertex stays between them (the eyeball fan squashes
- * instead of folding). Returns how far the eye opening shrank, 0..1.
- */
-function closeLid(pts: Float64Array, eye: EyeTopology, c: number): number {
-  const n = eye.upper.length;
-  const down = c * LID_TRAVEL, up = c * LOWER_RISE;
-  let mx = 0, my = 0;
-  for (let k = 1; k < n - 1; k++) {
-    const a = eye.upper[k]! * 3, b = eye.lower[k]! * 3;
-    const gx = pts[b]! - pts[a]!, gy = pts[b + 1]! - pts[a + 1]!;
-    pts[a] = pts[a]! + gx * down;
-    pts[a + 1] = pts[a + 1]! + gy * down;
-    pts[b] = pts[b]! - gx * up;
-    pts[b + 1] = pts[b + 1]! - gy * up;
-    // upper1[j] lies above upper[j + 1].
-    const r = eye.upper1[k - 1];
-    if (r !== undefined) {
-      pts[r * 3] = pts[r * 3]! + gx * down * CREASE_TRAVEL;
-      pts[r * 3 + 1] = pts[r * 3 + 1]! + gy * down * CREASE_TRAVEL;
-    }
-    if (k === n >> 1) {
-      mx = gx;
-      my = gy;
-    }
-  }
-  // The iris vertex keeps its fraction of the way between the lids.
-  const m = eye.upper[n >> 1]! * 3, i = eye.iris * 3;
-  const g2 = mx * mx + my * my;
-  if (g2 < 1e-9) return 0;
-  // Fraction measured against the open lids (before this call moved them).
-  const openAx = pts[m]! - mx * down, openAy = pts[m + 1]! - my * down;
-  const f = clamp(((pts[i]! - openAx) * mx + (pts[i + 1]! - openAy) * my) / g2, 0.1, 0.9);
-  const shrink = down + up;
-  pts[i] = pts[i]! + mx * (down - f * shrink);
-  pts[i + 1] = pts[i + 1]! + my * (down - f * shrink);
-  return shrink;
-}
-
-function rmsMotion(a: Float64Array, b: Float64Array): number {
-  let ax = 0, ay = 0, bx = 0, by = 0;
-  for (let i = 0; i < MESH_POINTS; i++) {
-    ax += a[i * 3]!; ay += a[i * 3 + 1]!; bx += b[i * 3]!; by += b[i * 3 + 1]!;
-  }
-  const ox = (bx - ax) / MESH_POINTS, oy = (by - ay) / MESH_POINTS;
-  let ss = 0;
-  for (let i = 0; i < MESH_POINTS; i++) {
-    const dx = b[i * 3]! - a[i * 3]! - ox, dy = b[i * 3 + 1]! - a[i * 3 + 1]! - oy;
-    ss += dx * dx + dy * dy;
-  }
-  return Math.sqrt(ss / MESH_POINTS);
-}
-
-/**
- * Per-vertex proportions: for each landmark, the ratio of the target's to the
- * (aligned) actor's neighbourhood extent along the target face's x and y axes,
- * clamped and smoothed. A big-mouthed target scales the actor's lip motion up.
- */
-export function computeProportions(aligned: Float64Array, t: TargetGeometry, sx: Float64Array, sy: Float64Array): void {
-  const K = 24;
-  const cr = Math.cos(t.roll), sr = Math.sin(t.roll);
-  const dist = new Float64Array(MESH_POINTS);
-  const idx = Array.from({ length: MESH_POINTS }, (_, i) => i);
-  const nbrs: number[][] = [];
-  for (let i = 0; i < MESH_POINTS; i++) {
-    for (let j = 0; j < MESH_POINTS; j++) dist[j] = (aligned[j * 3]! - aligned[i * 3]!) ** 2 + (aligned[j * 3 + 1]! - aligned[i * 3 + 1]!) ** 2;
-    const nb = idx.slice().sort((a, b) => dist[a]! - dist[b]!).slice(1, K + 1);
-    nbrs.push(nb);
-    let ax = 0, ay = 0, tx = 0, ty = 0;
-    for (const j of nb) {
-      const dax = aligned[j * 3]! - aligned[i * 3]!, day = aligned[j * 3 + 1]! - aligned[i * 3 + 1]!;
-      const dtx = t.points[j * 3]! - t.points[i * 3]!, dty = t.points[j * 3 + 1]! - t.points[i * 3 + 1]!;
-      const au = cr * dax + sr * day, av = -sr * dax + cr * day;
-      const tu = cr * dtx + sr * dty, tv = -sr * dtx + cr * dty;
-      ax += au * au; ay += av * av; tx += tu * tu; ty += tv * tv;
-    }
-    sx[i] = clamp(Math.sqrt(tx / Math.max(ax, 1e-9)), 0.7, 1.45);
-    sy[i] = clamp(Math.sqrt(ty / Math.max(ay, 1e-9)), 0.7, 1.45);
-  }
-  for (let pass = 0; pass < 2; pass++) {
-    const ox = Float64Array.from(sx), oy = Float64Array.from(sy);
-    for (let i = 0; i < MESH_POINTS; i++) {
-      let mx = ox[i]!, my = oy[i]!;
-      const nb = nbrs[i]!.slice(0, 8);
-      for (const j of nb) {
-        mx += ox[j]!;
-        my += oy[j]!;
-      }
-      sx[i] = mx / (nb.length + 1);
-      sy[i] = my / (nb.length + 1);
-    }
-  }
-}
-
-/** Keeps the driven inner lips from crossing: a lower-lip point never rises above its upper partner. */
-function separateLips(pts: Float64Array, t: TargetGeometry): void {
-  const ux = -Math.sin(t.roll), uy = Math.cos(t.roll); // face "down" axis
-  for (let k = 1; k < LIPS_UPPER_INNER.length - 1; k++) {
-    const a = LIPS_UPPER_INNER[k]!, b = LIPS_LOWER_INNER[k]!;
-    const gap = (pts[b * 3]! - pts[a * 3]!) * ux + (pts[b * 3 + 1]! - pts[a * 3 + 1]!) * uy;
-    if (gap < 0) {
-      const h = gap / 2;
-      pts[a * 3]! += h * ux; pts[a * 3 + 1]! += h * uy;
-      pts[b * 3]! -= h * ux; pts[b * 3 + 1]! -= h * uy;
-    }
-  }
-}
-
-function transformAbout(src: Float64Array, c: Float64Array, R: Float64Array, s: number, tx: number, ty: number, depth: number, dst: Float64Array): void {
+function transformAbout(
+  src: Float64Array, relief: Float64Array, c: Float64Array, R: Float64Array, s: number, tx: number, ty: number, depth: number, dst: Float64Array,
+): void {
   const cx = c[0]!, cy = c[1]!, cz = c[2]!;
   for (let i = 0; i < LANDMARK_SLOTS; i++) {
-    const x = src[i * 3]! - cx, y = src[i * 3 + 1]! - cy, z = (src[i * 3 + 2]! - cz) * depth;
+    const x = src[i * 3]! - cx, y = src[i * 3 + 1]! - cy, z = (relief[i]! - cz) * depth;
     dst[i * 3] = cx + tx + s * (R[0]! * x + R[1]! * y + R[2]! * z);
     dst[i * 3 + 1] = cy + ty + s * (R[3]! * x + R[4]! * y + R[5]! * z);
     dst[i * 3 + 2] = cz + (s * (R[6]! * x + R[7]! * y + R[8]! * z)) / depth;
   }
+}
+
+/**
+ * The target's depth for head rotation: the canonical face fitted to the target's landmarks
+ * (its z at each landmark), so a turn shows the parallax of a real head (what any tracker
+ * reads as rotation). The tracker's own z on a still is flat after smoothing and read a turn
+ * as a half turn. Iris slots take their eye's depth. Without the canonical face: the tracker's z.
+ * Returns the depth per landmark and, in `center`, the head centre with the depth's centroid.
+ */
+export function targetRelief(t: TargetGeometry, frontal: Float64Array | undefined): { relief: Float64Array; center: Float64Array } {
+  const relief = new Float64Array(LANDMARK_SLOTS);
+  const center = Float64Array.from(t.center);
+  if (!frontal) {
+    for (let i = 0; i < LANDMARK_SLOTS; i++) relief[i] = t.points[i * 3 + 2]!;
+    return { relief, center };
+  }
+  const fit = fitSimilarity(frontal, t.points, STABLE_POINTS, newSimilarityFit());
+  const R = fit.rotation;
+  for (let i = 0; i < MESH_POINTS; i++) {
+    const x = frontal[i * 3]! - fit.ca[0]!, y = frontal[i * 3 + 1]! - fit.ca[1]!, z = frontal[i * 3 + 2]! - fit.ca[2]!;
+    relief[i] = fit.cb[2]! + fit.scale * (R[6]! * x + R[7]! * y + R[8]! * z);
+  }
+  for (const eye of EYES) {
+    let z = 0;
+    for (const i of eye.upper) z += relief[i]!;
+    z /= eye.upper.length;
+    relief[eye.iris] = z;
+    for (const i of eye.irisRim) relief[i] = z;
+  }
+  let cz = 0;
+  for (const i of FACE_OVAL) cz += relief[i]!;
+  center[2] = cz / FACE_OVAL.length;
+  return { relief, center };
 }
