@@ -1,16 +1,15 @@
 /**
- * The geometric renderer on real footage, measured with the project's own
- * tracker (server/src/tracking, models from npm run build:models).
+ * The geometric renderer on real footage.
  *
- * Fidelity protocol: the driving clip is tracked once at its full frame rate
- * by the pipeline tracker (its default One Euro filter). To keep the suite
- * short, d9 uses its first 200 frames (speech and five blinks; the rest is
- * more of the same), d3 all 354 (wink, frowns with closed eyes, speech, a wide
- * open mouth), d19 all 250 (speech, smiles with teeth). Each of
- * the 7 still targets is rendered at 256² and the output is tracked by a
- * second, unfiltered tracker (a filter would add a frame of lag to the
- * measurement). Mouth opening = inner-lip gap over the inter-ocular distance;
- * eye openness = lid gap over eye width (see server/src/render/fidelity.ts).
+ * Fidelity: the whole matrix, every driver in test/fixtures (driving/ and the
+ * talking/ clips, whose people speak from frame 0) onto every target (stills
+ * and clips), first 150 frames at 256², as `npm run eval:fidelity` measures
+ * it (loadtest/eval). Each output frame and each actor frame (on a fixed face
+ * crop at the same size) is graded by two trackers: our own, unfiltered, and
+ * the independent dlib 68-point model, so the renderer is not judged only by
+ * the eyes it is driven by. The test asserts the distribution over pairs
+ * (medians, shares meeting the issue's bars, worst cases), never per-pair
+ * exceptions. Measured values: docs/rendering.md.
  */
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
@@ -19,86 +18,100 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { FaceTrack } from '../shared/tracking.ts';
-import { probeMedia, writeImage, type RawFrame } from '../server/src/media/video-io.ts';
-import { fidelityFromTracks, measureSelfReenactment, trackClip, type FidelityResult } from '../server/src/render/fidelity.ts';
-import { cropResize } from '../server/src/render/image-ops.ts';
-import { enrollTarget, faceCrop, type EnrolledTarget } from '../server/src/render/target.ts';
+import { probeMedia } from '../server/src/media/video-io.ts';
+import { measureSelfReenactment } from '../server/src/render/fidelity.ts';
 import { Tracker } from '../server/src/tracking/tracker.ts';
+import { DlibFaceGrader } from '../loadtest/eval/dlib-grader.ts';
+import { runMatrix, type MatrixResult } from '../loadtest/eval/matrix.ts';
+import { MediapipeGrader } from '../loadtest/eval/mediapipe-grader.ts';
+import { summarise, type PairMeasures } from '../loadtest/eval/measures.ts';
+import { pairTable, summaryTable } from '../loadtest/eval/report.ts';
+import { fixtureClips } from '../loadtest/eval/fidelity.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const FIX = join(ROOT, 'test', 'fixtures');
 const ART = join(ROOT, 'test', 'artifacts');
-const STILLS = ['s1', 's2', 's5', 's9', 's10', 's12', 's42'];
-/** Frames used per driving clip (from the start, full frame rate). */
-const DRIVERS: Record<string, number> = { d3: 354, d9: 200, d19: 250 };
 const SIZE = 256;
-/**
- * The issue's target, asserted for every pair. Driving, enrollment and
- * measurement all use the default tracker, the 478-point attention model: its
- * blinks read fully shut where the 468-point model read a painted shut eye as
- * barely narrower than open (with it, the eyes on s9, s10 and s2 measured
- * 0.66–0.83).
- */
-const MIN_CORR = 0.85;
+const FRAMES = 150;
 
 let pipeline: Tracker;
-let measure: Tracker;
 let tmp: string;
-const targets = new Map<string, EnrolledTarget>();
-const table: string[] = [];
+let matrix: MatrixResult | null = null;
 
 before(async () => {
   pipeline = await Tracker.create({ threads: 1, detectIntervalMs: 0 });
-  measure = await Tracker.create({ threads: 1, filter: false, detectIntervalMs: 0 });
   tmp = mkdtempSync(join(tmpdir(), 'render-test-'));
   mkdirSync(ART, { recursive: true });
-  for (const s of STILLS) targets.set(s, await enrollTarget(join(FIX, 'targets', `${s}.jpg`), pipeline, { size: SIZE, cacheDir: join(tmp, 'cache') }));
 }, { timeout: 60_000 });
 
 after(async () => {
   await pipeline?.close();
-  await measure?.close();
   if (tmp) rmSync(tmp, { recursive: true, force: true });
-  if (table.length) console.log(['pair           frames  face   mouth r  eye r', ...table].join('\n'));
 });
 
-/** driving | output strip of a few frames, written for people to look at. */
-async function saveStrip(name: string, pairs: [RawFrame, Uint8Array][], drivingTrack: FaceTrack | undefined): Promise<void> {
-  const crop = drivingTrack?.landmarks ? faceCrop(Float64Array.from(drivingTrack.landmarks.flat()), pairs[0]![0].width, pairs[0]![0].height) : null;
-  const W = SIZE * 2, H = SIZE * pairs.length;
-  const data = new Uint8Array(W * H * 4);
-  pairs.forEach(([frame, out], k) => {
-    const left = cropResize(frame, crop ?? { x: 0, y: 0, side: Math.min(frame.width, frame.height) }, SIZE).data;
-    for (let y = 0; y < SIZE; y++) {
-      data.set(left.subarray(y * SIZE * 4, (y + 1) * SIZE * 4), ((k * SIZE + y) * W) * 4);
-      data.set(out.subarray(y * SIZE * 4, (y + 1) * SIZE * 4), ((k * SIZE + y) * W + SIZE) * 4);
+const stat = (pairs: ReadonlyMap<string, PairMeasures>, bar: string) => {
+  const s = summarise(pairs).find((x) => x.bar.name === bar);
+  if (!s) throw new TypeError(`no bar ${bar}`);
+  return s;
+};
+
+describe('fidelity matrix: every driver (neutral starts and talkers) onto every target, graded by two trackers', () => {
+  before(async () => {
+    const mp = await MediapipeGrader.create();
+    const dlib = await DlibFaceGrader.create();
+    try {
+      matrix = await runMatrix({
+        drivers: [...fixtureClips('driving'), ...fixtureClips('talking')], targets: fixtureClips('targets'),
+        size: SIZE, maxFrames: FRAMES, tracker: pipeline, graders: [mp, dlib], cacheDir: join(tmp, 'cache'),
+      });
+    } finally {
+      await mp.close();
+      await dlib.close();
+    }
+    const md = [...matrix.byGrader].map(([g, p]) => `## ${g}\n\n${summaryTable(p)}\n\n${pairTable(p)}`).join('\n\n');
+    writeFileSync(join(ART, 'fidelity-matrix.md'), md + '\n');
+    console.log(md);
+  }, { timeout: 900_000 });
+
+  // Floors sit under the values measured on 2026-12-06 (docs/rendering.md, in brackets), with
+  // room for run-to-run noise; the previous renderer (first-frame neutral, damped turns) misses
+  // most of them: its numbers are in the same table.
+  const TALKERS = (name: string) => name.startsWith('t');
+
+  it('our tracker: a face in every output frame; mouth, open/closed, pose and jitter distributions hold (medians and shares)', { timeout: 10_000 }, () => {
+    const p = matrix!.byGrader.get('mediapipe')!;
+    assert.equal(p.size, 72);
+    assert.equal(stat(p, 'detection').share, 1, 'an output frame without a face');
+    assert.ok(stat(p, 'mouth r').median >= 0.86, `median mouth r ${stat(p, 'mouth r').median} [0.890; previous 0.845]`);
+    assert.ok(stat(p, 'mouth abs err (IOD)').worst <= 0.13, `worst mouth error ${stat(p, 'mouth abs err (IOD)').worst} (${stat(p, 'mouth abs err (IOD)').worstPair}) [0.105; previous 0.159]`);
+    assert.ok(stat(p, 'open/closed agreement').share >= 0.75, `open/closed share ${stat(p, 'open/closed agreement').share} [0.83; previous 0.60]`);
+    assert.ok(stat(p, 'mouth abs err (IOD)').median <= 0.035, `median mouth error ${stat(p, 'mouth abs err (IOD)').median} [0.028; previous 0.048]`);
+    assert.ok(stat(p, 'pose err (worst axis, °)').median <= 1.6, `median pose error ${stat(p, 'pose err (worst axis, °)').median} [1.23; previous 2.32]`);
+    assert.ok(stat(p, 'yaw gain').median >= 0.75, `median yaw gain ${stat(p, 'yaw gain').median} [0.84; previous 0.27]`);
+    assert.ok(stat(p, 'jitter ratio').median <= 1, `median jitter ratio ${stat(p, 'jitter ratio').median} [0.70]`);
+  });
+
+  it('talkers from frame 0 get a speaking target: open/closed agreement ≥ 0.85 on the median talker pair by both graders', { timeout: 10_000 }, () => {
+    for (const g of ['mediapipe', 'dlib']) {
+      const talk = new Map([...matrix!.byGrader.get(g)!].filter(([k]) => TALKERS(k)));
+      assert.equal(talk.size, 36);
+      const s = stat(talk, 'open/closed agreement');
+      assert.ok(s.median >= 0.85, `${g}: talkers' median open/closed agreement ${s.median}`);
+      assert.ok(stat(talk, 'mouth r').median >= 0.8, `${g}: talkers' median mouth r ${stat(talk, 'mouth r').median}`);
     }
   });
-  await writeImage(join(ART, `${name}.png`), { width: W, height: H, format: 'rgba', data });
-}
 
-for (const [driver, count] of Object.entries(DRIVERS)) {
-  describe(`fidelity: ${driver} driving every still target`, () => {
-    it(`${driver}: mouth opening and eye openness of the output correlate ≥ ${MIN_CORR} with the driving and a face is found in every output frame`, { timeout: 150_000 }, async () => {
-      const keepIdx = [0.15, 0.4, 0.65, 0.9].map((f) => Math.floor(count * f));
-      const { tracks, frames } = await trackClip(join(FIX, 'driving', `${driver}.mp4`), pipeline, 1, count, new Set(keepIdx));
-      const failures: string[] = [];
-      for (const s of STILLS) {
-        const shots: [RawFrame, Uint8Array][] = [];
-        const r: FidelityResult = await fidelityFromTracks(tracks, targets.get(s)!, measure, (i, out) => {
-          if (frames.has(i)) shots.push([frames.get(i)!, Uint8Array.from(out)]);
-        });
-        table.push(`${`${driver}->${s}`.padEnd(15)}${String(r.frames).padStart(6)}  ${(r.faceFound * 100).toFixed(0).padStart(4)}%  ${r.mouthCorr.toFixed(3)}    ${r.eyeCorr.toFixed(3)}`);
-        if (s === 's42' || s === 's9') await saveStrip(`strip-${driver}-${s}`, shots, tracks[keepIdx[0]!]);
-        if (r.faceFound < 1) failures.push(`${s}: face found in ${(r.faceFound * 100).toFixed(1)}% of frames`);
-        if (!(r.mouthCorr >= MIN_CORR)) failures.push(`${s}: mouth r=${r.mouthCorr.toFixed(3)}`);
-        if (!(r.eyeCorr >= MIN_CORR)) failures.push(`${s}: eye r=${r.eyeCorr.toFixed(3)}`);
-      }
-      assert.deepEqual(failures, [], `${driver}: ${failures.join('; ')}`);
-    });
+  it('the independent dlib grader agrees: mouth, open/closed, pose and turn gain distributions hold', { timeout: 10_000 }, () => {
+    const p = matrix!.byGrader.get('dlib')!;
+    assert.equal(p.size, 72);
+    assert.ok(stat(p, 'mouth r').median >= 0.8, `median mouth r ${stat(p, 'mouth r').median} [0.848; previous 0.803]`);
+    assert.ok(stat(p, 'open/closed agreement').share >= 0.8, `open/closed share ${stat(p, 'open/closed agreement').share} [0.88; previous 0.54]`);
+    assert.ok(stat(p, 'pose err (worst axis, °)').median <= 2.4, `median pose error ${stat(p, 'pose err (worst axis, °)').median} [2.10; previous 1.76]`);
+    assert.ok(stat(p, 'yaw gain').median >= 0.7, `median yaw gain ${stat(p, 'yaw gain').median} [0.81; previous 0.26]`);
+    // dlib's frontal HOG detector misses the 34°-turned s10 painting in part of its frames.
+    assert.ok(stat(p, 'detection').share >= 0.85, `detection share ${stat(p, 'detection').share} [0.96]`);
   });
-}
+});
 
 describe('self-reenactment', () => {
   // Floor: measured 31.96 dB / 0.900 over these 90 frames with the default attention tracker
