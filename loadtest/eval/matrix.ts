@@ -14,7 +14,7 @@ import { cropResize, type CropRect } from '../../server/src/render/image-ops.ts'
 import { GeometricRenderer } from '../../server/src/render/renderer.ts';
 import type { RetargetParams } from '../../server/src/render/retarget.ts';
 import { enrollTarget, faceCrop, type FaceTrackerPort } from '../../server/src/render/target.ts';
-import { measurePair, type Grade, type PairMeasures } from './measures.ts';
+import { measurePair, median, type Grade, type PairMeasures } from './measures.ts';
 
 /** Grades one RGBA frame; null when it sees no face. */
 export interface FaceGrader {
@@ -44,9 +44,6 @@ export interface MatrixOptions {
   /** Enrolled-target cache (null: none). */
   cacheDir?: string | null;
   onPair?: (pair: string, byGrader: ReadonlyMap<string, PairMeasures>) => void;
-  /** Called with output frames the caller asked to keep (strips for the docs). */
-  keep?: (pair: string, index: number) => boolean;
-  onKeep?: (pair: string, index: number, actorCrop: Uint8Array, output: Uint8Array) => void;
 }
 
 export interface MatrixResult {
@@ -59,7 +56,6 @@ interface DriverRun {
   tracks: FaceTrack[];
   /** Per grader, the actor's grades on its face crop. */
   grades: Map<string, (Grade | null)[]>;
-  crops: Uint8Array[] | null;
 }
 
 function flat(track: FaceTrack): Float64Array | null {
@@ -79,11 +75,10 @@ function clipCrop(tracks: readonly FaceTrack[], width: number, height: number): 
     ss.push(c.side);
   }
   if (!ss.length) return { x: 0, y: 0, side: Math.min(width, height) };
-  const med = (v: number[]) => v.sort((a, b) => a - b)[v.length >> 1]!;
-  return { x: med(xs), y: med(ys), side: med(ss) };
+  return { x: median(xs), y: median(ys), side: median(ss) };
 }
 
-async function runDriver(clip: Clip, opts: MatrixOptions, keepCrops: boolean): Promise<DriverRun> {
+async function runDriver(clip: Clip, opts: MatrixOptions): Promise<DriverRun> {
   const info = await probeMedia(clip.path);
   const tracks: FaceTrack[] = [];
   opts.tracker.reset();
@@ -94,15 +89,13 @@ async function runDriver(clip: Clip, opts: MatrixOptions, keepCrops: boolean): P
   const crop = clipCrop(tracks, info.width, info.height);
   const grades = new Map<string, (Grade | null)[]>(opts.graders.map((g) => [g.name, []]));
   for (const g of opts.graders) g.reset();
-  const crops: Uint8Array[] = [];
   n = 0;
   for await (const f of readFrames(clip.path, { format: 'rgba', maxFrames: opts.maxFrames })) {
     const c = cropResize(f, crop, opts.size).data;
     for (const g of opts.graders) grades.get(g.name)!.push(await g.grade(c, opts.size, opts.size, (n * 1000) / info.fps));
-    if (keepCrops) crops.push(Uint8Array.from(c));
     n++;
   }
-  return { tracks, grades, crops: keepCrops ? crops : null };
+  return { tracks, grades };
 }
 
 export async function runMatrix(opts: MatrixOptions): Promise<MatrixResult> {
@@ -114,17 +107,16 @@ export async function runMatrix(opts: MatrixOptions): Promise<MatrixResult> {
   try {
     const out = new Uint8Array(opts.size * opts.size * 4);
     for (const d of opts.drivers) {
-      const run = await runDriver(d, opts, opts.keep !== undefined);
+      const run = await runDriver(d, opts);
       for (const t of targets) {
         const pair = `${d.name}->${t.clip.name}`;
         await renderer.enroll(t.enrolled);
         for (const g of opts.graders) g.reset();
         const outGrades = new Map<string, (Grade | null)[]>(opts.graders.map((g) => [g.name, []]));
-        for (const [i, track] of run.tracks.entries()) {
+        for (const track of run.tracks) {
           const info = renderer.renderSync(track, out, track.timeMs);
           renderMs.push(info.ms);
           for (const g of opts.graders) outGrades.get(g.name)!.push(await g.grade(out, opts.size, opts.size, track.timeMs));
-          if (opts.keep?.(pair, i) && run.crops) opts.onKeep?.(pair, i, run.crops[i]!, out);
         }
         const measures = new Map<string, PairMeasures>();
         for (const g of opts.graders) {

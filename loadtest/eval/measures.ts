@@ -6,6 +6,8 @@
  * across people, sizes and graders.
  */
 
+import { pearson as seriesPearson } from '../../server/src/render/fidelity.ts';
+
 /** What a grader reads from one frame. */
 export interface Grade {
   /** Inner-lip gap over the inter-ocular distance (0 = lips shut). */
@@ -48,28 +50,13 @@ export interface PairMeasures {
 export const MOUTH_SHUT = 0.03;
 export const MOUTH_OPEN = 0.08;
 
-export function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let n = 0, ma = 0, mb = 0;
-  for (let i = 0; i < a.length; i++) {
-    if (!Number.isFinite(a[i]) || !Number.isFinite(b[i])) continue;
-    ma += a[i]!;
-    mb += b[i]!;
-    n++;
-  }
-  if (n < 3) return Number.NaN;
-  ma /= n;
-  mb /= n;
-  let sab = 0, saa = 0, sbb = 0;
-  for (let i = 0; i < a.length; i++) {
-    if (!Number.isFinite(a[i]) || !Number.isFinite(b[i])) continue;
-    const x = a[i]! - ma, y = b[i]! - mb;
-    sab += x * y;
-    saa += x * x;
-    sbb += y * y;
-  }
-  // A flat series correlates with nothing: a target whose mouth never moves scores 0, not NaN.
-  if (saa === 0 || sbb === 0) return 0;
-  return sab / Math.sqrt(saa * sbb);
+/** Pearson r over the frames both series have; a flat series (a mouth that never moves) correlates 0, not NaN. */
+export function pearson(a: readonly number[], b: readonly number[]): number {
+  const r = seriesPearson(a, b);
+  if (!Number.isNaN(r)) return r;
+  let n = 0;
+  for (let i = 0; i < a.length; i++) if (Number.isFinite(a[i]) && Number.isFinite(b[i])) n++;
+  return n >= 3 ? 0 : Number.NaN;
 }
 
 export function median(xs: readonly number[]): number {

@@ -82,12 +82,12 @@ export class ActorCalibration {
   /** Weighted running mean of frontalised frames, and its lips-shut version (the rest shape). */
   readonly #mean = new Float64Array(LANDMARK_SLOTS * 3);
   readonly #rest = new Float64Array(LANDMARK_SLOTS * 3);
+  readonly #field = new Float64Array(MESH_POINTS * 2);
   #weight = 0;
   #frames = 0;
   #restIod = 1;
   // Lids: a ring of openness per eye and its quantile.
   readonly #lids: Float64Array[];
-  readonly #lidSorted: Float64Array;
   readonly #open = new Float64Array(2);
   /** Lid samples held (≤ lidHistory); an explicit neutral fills the history. */
   #lidCount = 0;
@@ -100,7 +100,8 @@ export class ActorCalibration {
   #pinnedRotation: Float64Array | null = null;
   /** Head pose history (yaw, pitch, roll radians per frame) and its per-axis median. */
   readonly #poses: Float64Array;
-  readonly #poseSorted: Float64Array;
+  /** Scratch for the quantiles. */
+  readonly #sorted: Float64Array;
   #poseCount = 0;
   readonly #restPose = new Float64Array(3);
 
@@ -109,9 +110,8 @@ export class ActorCalibration {
     this.#p = { ...DEFAULT_CALIBRATION, ...params };
     this.#frontal = frontal;
     this.#lids = [new Float64Array(this.#p.lidHistory), new Float64Array(this.#p.lidHistory)];
-    this.#lidSorted = new Float64Array(this.#p.lidHistory);
     this.#poses = new Float64Array(this.#p.poseHistory * 3);
-    this.#poseSorted = new Float64Array(this.#p.poseHistory);
+    this.#sorted = new Float64Array(Math.max(this.#p.lidHistory, this.#p.poseHistory));
   }
 
   /**
@@ -126,12 +126,7 @@ export class ActorCalibration {
     this.#poseCount++;
     const held = Math.min(this.#poseCount, n);
     if (this.#poseCount <= 8 || this.#poseCount % 4 === 0) {
-      for (let a = 0; a < 3; a++) {
-        const s = this.#poseSorted.subarray(0, held);
-        for (let k = 0; k < held; k++) s[k] = this.#poses[k * 3 + a]!;
-        s.sort();
-        this.#restPose[a] = held % 2 ? s[held >> 1]! : (s[(held >> 1) - 1]! + s[held >> 1]!) / 2;
-      }
+      for (let a = 0; a < 3; a++) this.#restPose[a] = quantile(this.#poses, held, 3, a, 0.5, this.#sorted);
     }
     return this.#restPose;
   }
@@ -248,7 +243,7 @@ export class ActorCalibration {
     const r = this.#rest;
     r.set(this.#mean);
     // Shut lips are a zero gap for everyone: close whatever gap the mean still has.
-    const field = lipClosingField(r);
+    const field = lipClosingField(r, this.#field);
     for (let i = 0; i < MESH_POINTS; i++) {
       r[i * 3]! += field[i * 2]!;
       r[i * 3 + 1]! += field[i * 2 + 1]!;
@@ -260,13 +255,7 @@ export class ActorCalibration {
     const p = this.#p;
     const n = this.#lidCount;
     const prior = p.lidPrior * clamp(1 - n / p.lidPriorFrames, 0, 1);
-    for (let e = 0; e < 2; e++) {
-      const s = this.#lidSorted.subarray(0, n);
-      s.set(this.#lids[e]!.subarray(0, n));
-      s.sort();
-      const q = s[Math.min(n - 1, Math.floor(p.lidQuantile * n))]!;
-      this.#open[e] = Math.max(q, prior, 0.02);
-    }
+    for (let e = 0; e < 2; e++) this.#open[e] = Math.max(quantile(this.#lids[e]!, n, 1, 0, p.lidQuantile, this.#sorted), prior, 0.02);
   }
 
   /** The open lid level of eye e (gap over width). */
@@ -290,3 +279,14 @@ export class ActorCalibration {
 }
 
 const scratch4 = new Float64Array(4);
+
+/**
+ * The q-quantile (0..1, the sample at floor(q·n)) of n samples read from `src` at
+ * offset + k·stride; `scratch` holds at least n values.
+ */
+function quantile(src: Float64Array, n: number, stride: number, offset: number, q: number, scratch: Float64Array): number {
+  const s = scratch.subarray(0, n);
+  for (let k = 0; k < n; k++) s[k] = src[offset + k * stride]!;
+  s.sort();
+  return s[Math.min(n - 1, Math.floor(q * n))]!;
+}

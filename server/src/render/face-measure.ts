@@ -129,6 +129,8 @@ export function mouthGap(p: ArrayLike<number>): number {
   return g / Math.max(interOcular(p), 1e-6);
 }
 
+const lipFrame = new ContourFrame();
+
 /** How far past the inner lips the closing reaches, in inter-ocular distances (about two lip thicknesses). */
 const LIP_CLOSE_REACH = 0.22;
 
@@ -139,9 +141,9 @@ const LIP_CLOSE_REACH = 0.22;
  * falls from 1 at the inner contour to 0 at LIP_CLOSE_REACH, so the lips
  * translate rather than stretch. Zero at the corners, where the gap is zero.
  */
-export function lipClosingField(p: ArrayLike<number>): Float64Array {
-  const out = new Float64Array(MESH_POINTS * 2);
-  const f = new ContourFrame();
+export function lipClosingField(p: ArrayLike<number>, out = new Float64Array(MESH_POINTS * 2)): Float64Array {
+  out.fill(0);
+  const f = lipFrame;
   f.set(p, LIPS_UPPER_INNER, LIPS_LOWER_INNER);
   const reach = LIP_CLOSE_REACH * interOcular(p);
   // v points down the face: (-ay, ax) in image axes.

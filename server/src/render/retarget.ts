@@ -18,7 +18,7 @@ import type { FaceTrack } from '../../../shared/tracking.ts';
 import { ActorCalibration, DEFAULT_CALIBRATION, type CalibrationParams } from './actor-calibration.ts';
 import { OneEuroVector } from './filter.ts';
 import {
-  applySimilarity, clamp, eulerToMat3, fitSimilarity, mat3, mat3ToEuler, mat3Transpose, newSimilarityFit, smoothstep, softLimit,
+  applySimilarity, clamp, eulerToMat3, fitSimilarity, mat3, mat3Mul, mat3ToEuler, mat3Transpose, newSimilarityFit, smoothstep, softLimit,
 } from './geometry.ts';
 import { LANDMARK_SLOTS } from './mesh.ts';
 import { EYES, FACE_OVAL, MESH_POINTS, STABLE_POINTS } from './topology.ts';
@@ -154,7 +154,7 @@ export class Retargeter {
   readonly #toTarget = newSimilarityFit();
   readonly #rot = mat3();
   readonly #rotT = mat3();
-  readonly #rest = mat3();
+  readonly #restT = mat3();
   readonly #euler = new Float64Array(3);
   readonly #fDelta: OneEuroVector;
   readonly #fPose: OneEuroVector;
@@ -169,6 +169,8 @@ export class Retargeter {
   /** Target depth for rotation and the head centre (targetRelief). */
   readonly #relief: Float64Array;
   readonly #center: Float64Array;
+  /** Share of the target's own lip gap lip zero shuts (the actor's rest always has shut lips). */
+  readonly #lipShut: number;
 
   /**
    * deltaWeights: per-landmark gain on the transferred expression (468). The
@@ -190,6 +192,7 @@ export class Retargeter {
     this.#calib = new ActorCalibration(frontal ?? null, p);
     this.#props = new Proportions(target);
     ({ relief: this.#relief, center: this.#center } = targetRelief(target, frontal));
+    this.#lipShut = lipZeroShare(0, target.mouthGap);
     this.#fDelta = new OneEuroVector(MESH_POINTS * 3, { minCutoffHz: p.minCutoffHz, beta: p.beta, dCutoffHz: 1 }, 3);
     this.#fPose = new OneEuroVector(POSE_N, { minCutoffHz: p.poseMinCutoffHz, beta: p.poseBeta, dCutoffHz: 1 });
     this.#fEyes = new OneEuroVector(6, { minCutoffHz: 4, beta: 8, dCutoffHz: 1 }, 1);
@@ -309,18 +312,15 @@ export class Retargeter {
     // neutral's rotation is the zero instead of the frontal face.
     mat3Transpose(fit.rotation, this.#rotT);
     const pin = c.pinnedRotation;
-    if (pin) {
-      mulTransposed(this.#rotT, pin, this.#rot);
-      this.#rotT.set(this.#rot);
-      mat3ToEuler(this.#rotT, this.#euler);
-    } else {
-      // Relative to how this actor holds their head (the running median), not to the first frame.
+    // The head relative to its rest: head · restᵀ, the rest being an explicit neutral's rotation or
+    // how this actor holds their head (the running median), never the first frame.
+    if (pin) mat3Transpose(pin, this.#restT);
+    else {
       mat3ToEuler(this.#rotT, this.#euler);
       const rest = c.observePose(this.#euler[0]!, this.#euler[1]!, this.#euler[2]!);
-      eulerToMat3(rest[0]!, rest[1]!, rest[2]!, this.#rot);
-      mulTransposed(this.#rotT, this.#rot, this.#rest);
-      mat3ToEuler(this.#rest, this.#euler);
+      mat3Transpose(eulerToMat3(rest[0]!, rest[1]!, rest[2]!, this.#rot), this.#restT);
     }
+    mat3ToEuler(mat3Mul(this.#rotT, this.#restT, this.#rot), this.#euler);
     const pose = this.#pose;
     pose[0] = this.#euler[0]!;
     pose[1] = this.#euler[1]!;
@@ -396,18 +396,13 @@ export class Retargeter {
 
   /** lipZero: the actor's rest has shut lips, so the target's own lip gap is shut too (its share by lipZeroShare). */
   #closeLips(pts: Float64Array): void {
-    const lc = lipZeroShare(0, this.#target.mouthGap), f = this.#target.lipClose;
+    const lc = this.#lipShut, f = this.#target.lipClose;
     if (!this.#params.lipZero || lc <= 0) return;
     for (let i = 0; i < MESH_POINTS; i++) {
       pts[i * 3]! += lc * f[i * 2]!;
       pts[i * 3 + 1]! += lc * f[i * 2 + 1]!;
     }
   }
-}
-
-/** out = a · bᵀ (out must not alias a or b). */
-function mulTransposed(a: Float64Array, b: Float64Array, out: Float64Array): void {
-  for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) out[i * 3 + j] = a[i * 3]! * b[j * 3]! + a[i * 3 + 1]! * b[j * 3 + 1]! + a[i * 3 + 2]! * b[j * 3 + 2]!;
 }
 
 /**
