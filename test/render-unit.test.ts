@@ -383,19 +383,35 @@ describe('retargeting', () => {
     assert.ok(far > 35 && far < 40, `70° → ${far}`);
   });
 
-  it('a session that starts with the head turned converges to the output of a frontal start once the turned start leaves the 10 s pose history', T, () => {
-    const run = (firstYaw: number): number[] => {
-      const r = new Retargeter(targetGeometry(Float64Array.from(target), false), {}, undefined, Float64Array.from(actor));
-      const yaws: number[] = [];
-      // One second turned (or frontal), then ten seconds of small turns about the frontal pose.
-      for (let i = 0; i < 30; i++) r.update(track(turn(actor, firstYaw), i), i * 33);
-      for (let i = 30; i < 360; i++) yaws.push(r.update(track(turn(actor, 8 * Math.sin(i / 9)), i), i * 33).yawDeg);
-      return yaws;
+  it('a session that starts with the head turned shows the turn at once (rotation is measured against the frontal face, not the first frame)', T, () => {
+    // The frontal reference is the untouched synthetic face; the actor's first frame is already turned 20°.
+    const r = new Retargeter(targetGeometry(Float64Array.from(target), false), {}, undefined, Float64Array.from(actor));
+    let d = r.update(track(turn(actor, 20), 0), 0);
+    for (let i = 1; i < 20; i++) d = r.update(track(turn(actor, 20), i), i * 33);
+    assert.ok(Math.abs(d.yawDeg - 20) < 1, `yaw ${d.yawDeg}`);
+  });
+
+  it('the target takes the actor\'s pose: a portrait turned 8° faces the camera for a frontal actor; one turned 30° is turned back by 15° and keeps the rest', T, () => {
+    const frontal = Float64Array.from(actor);
+    const turnedTarget = (deg: number): Float64Array => {
+      const q = Float64Array.from(target);
+      const R = eulerToMat3((deg * Math.PI) / 180, 0, 0, new Float64Array(9));
+      for (let i = 0; i < 468; i++) {
+        const x = target[i * 3]! - 128, z = target[i * 3 + 2]!;
+        q[i * 3] = 128 + R[0]! * x + R[2]! * z;
+        q[i * 3 + 2] = R[6]! * x + R[8]! * z;
+      }
+      return q;
     };
-    const turned = run(25), frontal = run(0);
-    // Once the turned second has left the median's 10 s history the two sessions turn the target
-    // alike (while it is in the history it shifts the median: 30 of 240 frames shift it by 1.8°).
-    for (let k = turned.length - 20; k < turned.length; k++) assert.ok(Math.abs(turned[k]! - frontal[k]!) < 0.5, `frame ${k}: ${turned[k]} vs ${frontal[k]}`);
+    const yawFor = (deg: number): number => {
+      const r = new Retargeter(targetGeometry(turnedTarget(deg), false), {}, undefined, frontal);
+      let d = r.update(track(actor, 0), 0);
+      for (let i = 1; i < 10; i++) d = r.update(track(actor, i), i * 33);
+      return d.yawDeg;
+    };
+    // A frontal actor turns the 8° portrait back by its 8°, and the 30° one by the 15° limit.
+    assert.ok(Math.abs(yawFor(8) + 8) < 0.5, `8° portrait: ${yawFor(8)}`);
+    assert.ok(Math.abs(yawFor(30) + 15) < 0.5, `30° portrait: ${yawFor(30)}`);
   });
 
   it('with no face it holds the last pose, then eases back to the neutral', T, () => {

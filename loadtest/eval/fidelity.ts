@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import type { RetargetParams } from '../../server/src/render/retarget.ts';
+import type { OneEuroParams } from '../../server/src/tracking/one-euro.ts';
 import { Tracker } from '../../server/src/tracking/tracker.ts';
 import { clipOf, runMatrix, type Clip, type FaceGrader } from './matrix.ts';
 import { MediapipeGrader } from './mediapipe-grader.ts';
@@ -42,6 +43,8 @@ async function main(): Promise<void> {
       out: { type: 'string', default: join(ROOT, 'loadtest', 'out', 'fidelity') },
       /** Retargeter parameters as JSON, e.g. '{"depthScale":0.8}' (for measured comparisons). */
       retarget: { type: 'string' },
+      /** The driving tracker's landmark filter: 'off', or One Euro parameters as JSON. Default: the tracker's. */
+      'tracker-filter': { type: 'string' },
     },
   });
   const drivers = [...fixtureClips('driving', a.drivers), ...fixtureClips('talking', a.drivers)];
@@ -52,7 +55,8 @@ async function main(): Promise<void> {
     else if (g === 'dlib') graders.push(await (await import('./dlib-grader.ts')).DlibFaceGrader.create());
     else throw new TypeError(`unknown grader ${g} (mediapipe, dlib)`);
   }
-  const tracker = await Tracker.create({ threads: 1, detectIntervalMs: 0 });
+  const tf = a['tracker-filter'];
+  const tracker = await Tracker.create({ threads: 1, detectIntervalMs: 0, filter: tf === 'off' ? false : tf ? (JSON.parse(tf) as Partial<OneEuroParams>) : undefined });
   const t0 = Date.now();
   try {
     process.stderr.write(`${drivers.length} drivers × ${targets.length} targets, ${a.frames} frames, ${a.size}², graders ${a.graders}\n`);

@@ -13,10 +13,9 @@
  * - Lid openness is scaled per eye by a running upper quantile of that eye's
  *   own openness (eyes are open most of the time; blinks are short), so
  *   neither a blink at the start nor a narrow-eyed person reads as a squint.
- * - Head rotation is measured against the frontal canonical face, and its
- *   rest is the running per-axis median of the actor's own pose: a session
- *   that starts turned shows the frontal target until the actor has faced
- *   the camera for half the history, then the same output as a frontal start.
+ * - Head rotation needs no calibration either: it is measured against the
+ *   frontal canonical face (retarget.ts), so a session that starts turned
+ *   shows the turn at once.
  * - Head size, position and gaze rest are slow running means.
  *
  * All per-frame work writes into buffers allocated once.
@@ -40,11 +39,6 @@ export interface CalibrationParams {
   lidPriorFrames: number;
   /** Typical relaxed lid openness (gap over eye width) of the tracker. */
   lidPrior: number;
-  /**
-   * Head-pose history, frames: the actor's rest pose is its per-axis median (how this person
-   * holds their head to their camera). A turn held for more than half of it becomes the rest.
-   */
-  poseHistory: number;
 }
 
 export const DEFAULT_CALIBRATION: Readonly<CalibrationParams> = Object.freeze({
@@ -56,7 +50,6 @@ export const DEFAULT_CALIBRATION: Readonly<CalibrationParams> = Object.freeze({
   lidQuantile: 0.75,
   lidPriorFrames: 45,
   lidPrior: 0.28,
-  poseHistory: 300,
 });
 
 /**
@@ -96,39 +89,17 @@ export class ActorCalibration {
   readonly #pos = new Float64Array(2);
   readonly #gaze = new Float64Array(4);
   #restWeight = 0;
-  /** An explicit neutral (setNeutral) pins the rest pose; null while the running median is the zero. */
+  /** An explicit neutral (setNeutral) pins the rest pose; null while the frontal face is the zero. */
   #pinnedRotation: Float64Array | null = null;
-  /** Head pose history (yaw, pitch, roll radians per frame) and its per-axis median. */
-  readonly #poses: Float64Array;
-  /** Scratch for the quantiles. */
+  /** Scratch for the lid quantiles. */
   readonly #sorted: Float64Array;
-  #poseCount = 0;
-  readonly #restPose = new Float64Array(3);
 
   constructor(frontal: Float64Array | null, params: Partial<CalibrationParams> = {}) {
     if (frontal && frontal.length !== LANDMARK_SLOTS * 3) throw new TypeError(`frontal reference needs ${LANDMARK_SLOTS * 3} coordinates`);
     this.#p = { ...DEFAULT_CALIBRATION, ...params };
     this.#frontal = frontal;
     this.#lids = [new Float64Array(this.#p.lidHistory), new Float64Array(this.#p.lidHistory)];
-    this.#poses = new Float64Array(this.#p.poseHistory * 3);
-    this.#sorted = new Float64Array(Math.max(this.#p.lidHistory, this.#p.poseHistory));
-  }
-
-  /**
-   * Records the head pose of the frame just observed (radians, from the frontal face) and
-   * returns the rest pose: the per-axis median of the history.
-   */
-  observePose(yaw: number, pitch: number, roll: number): Float64Array {
-    const n = this.#p.poseHistory, at = (this.#poseCount % n) * 3;
-    this.#poses[at] = yaw;
-    this.#poses[at + 1] = pitch;
-    this.#poses[at + 2] = roll;
-    this.#poseCount++;
-    const held = Math.min(this.#poseCount, n);
-    if (this.#poseCount <= 8 || this.#poseCount % 4 === 0) {
-      for (let a = 0; a < 3; a++) this.#restPose[a] = quantile(this.#poses, held, 3, a, 0.5, this.#sorted);
-    }
-    return this.#restPose;
+    this.#sorted = new Float64Array(this.#p.lidHistory);
   }
 
   get ready(): boolean {
@@ -158,7 +129,6 @@ export class ActorCalibration {
     this.#weight = 0;
     this.#frames = 0;
     this.#lidCount = 0;
-    this.#poseCount = 0;
     this.#restWeight = 0;
     this.#pinnedRotation = null;
   }

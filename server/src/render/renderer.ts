@@ -196,7 +196,7 @@ export class GeometricRenderer implements Renderer {
       ringFollow[k * 2] = 1 - 0.6 * down;
       ringFollow[k * 2 + 1] = 0.35 - 0.25 * down;
     });
-    this.#scene = { target, geo, mesh, srcPts, retarget: new Retargeter(geo, this.#opts.retarget, weights, this.#frontal ?? undefined), eyes, mouth, library, srcMouthGap, srcSign, ringFollow };
+    this.#scene = { target, geo, mesh, srcPts, retarget: new Retargeter(geo, this.#opts.retarget, weights, this.#frontal ?? undefined, target.landmarks), eyes, mouth, library, srcMouthGap, srcSign, ringFollow };
     this.#logger.debug('target enrolled', { mesh: mesh.source, triangles: triCount, library: library?.size ?? 0 });
   }
 

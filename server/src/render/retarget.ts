@@ -4,9 +4,9 @@
  * running mean of frontalised frames) in pose-free space, then transferred
  * onto the target's neutral, scaled to the target's proportions
  * (retarget-proportions.ts). Head rotation is measured against the frontal
- * face, taken relative to the actor's running median pose, and applied about
- * the target's head centre with the depth of a real head, in full up to a
- * stated range and with a soft limit beyond. Lids and gaze: retarget-lids.ts.
+ * face and the target takes the actor's pose (less what a strongly turned
+ * portrait cannot show), about its head centre with the depth of a real
+ * head, in full up to a stated range and with a soft limit beyond. Lids and gaze: retarget-lids.ts.
  *
  * Nothing depends on the first frames being neutral: a session that starts
  * mid-sentence, smiling or turned converges to the same output as one that
@@ -40,6 +40,13 @@ export interface RetargetParams extends LidParams, CalibrationParams {
   maxPitchDeg: number;
   rollLinearDeg: number;
   maxRollDeg: number;
+  /**
+   * Head rotation is the actor's rotation from the frontal face, applied as the change from the
+   * target's own rotation, of which it takes back at most this much per axis, degrees. A
+   * near-frontal portrait (or a self-reenactment) then matches the actor's pose; a strongly
+   * turned one is turned back by this much and keeps the rest of its turn.
+   */
+  targetPoseCompDeg: number;
   /** Soft limit on the transferred head translation, in target inter-ocular distances. */
   maxShiftIod: number;
   /** Soft limit on the relative scale change (0.15 = ±15%). */
@@ -81,6 +88,7 @@ export const DEFAULT_RETARGET: Readonly<RetargetParams> = Object.freeze({
   maxPitchDeg: 30,
   rollLinearDeg: 25,
   maxRollDeg: 40,
+  targetPoseCompDeg: 15,
   maxShiftIod: 0.6,
   maxScaleChange: 0.15,
   blinkClosedRatio: 0.6,
@@ -155,6 +163,8 @@ export class Retargeter {
   readonly #rot = mat3();
   readonly #rotT = mat3();
   readonly #restT = mat3();
+  /** Transpose of the part of the target's own rotation the 'frontal' pose rest takes back. */
+  readonly #targetRestT: Float64Array;
   readonly #euler = new Float64Array(3);
   readonly #fDelta: OneEuroVector;
   readonly #fPose: OneEuroVector;
@@ -179,7 +189,9 @@ export class Retargeter {
    * frontal: the canonical face in image axes (actor-calibration frontalCanonical); without it
    * the first face seen is taken as frontal.
    */
-  constructor(target: TargetGeometry, params: Partial<RetargetParams> = {}, deltaWeights?: Float64Array, frontal?: Float64Array) {
+  constructor(
+    target: TargetGeometry, params: Partial<RetargetParams> = {}, deltaWeights?: Float64Array, frontal?: Float64Array, targetLandmarks?: Float64Array,
+  ) {
     this.#params = { ...DEFAULT_RETARGET, ...params };
     this.#target = target;
     this.#weights = deltaWeights ?? new Float64Array(MESH_POINTS).fill(1);
@@ -193,6 +205,7 @@ export class Retargeter {
     this.#props = new Proportions(target);
     ({ relief: this.#relief, center: this.#center } = targetRelief(target, frontal));
     this.#lipShut = lipZeroShare(0, target.mouthGap);
+    this.#targetRestT = targetRestRotation(targetLandmarks ?? target.points, frontal, this.#params.targetPoseCompDeg);
     this.#fDelta = new OneEuroVector(MESH_POINTS * 3, { minCutoffHz: p.minCutoffHz, beta: p.beta, dCutoffHz: 1 }, 3);
     this.#fPose = new OneEuroVector(POSE_N, { minCutoffHz: p.poseMinCutoffHz, beta: p.poseBeta, dCutoffHz: 1 });
     this.#fEyes = new OneEuroVector(6, { minCutoffHz: 4, beta: 8, dCutoffHz: 1 }, 1);
@@ -308,19 +321,13 @@ export class Retargeter {
     const d = this.#delta;
     const inv = 1 / c.restIod;
     for (let i = 0; i < MESH_POINTS * 3; i++) d[i] = (norm[i]! - rest[i]!) * inv;
-    // fit maps current → rest (frontal), so the head's rotation is its transpose; an explicit
-    // neutral's rotation is the zero instead of the frontal face.
+    // fit maps current → rest (frontal), so the head's rotation is its transpose.
     mat3Transpose(fit.rotation, this.#rotT);
     const pin = c.pinnedRotation;
-    // The head relative to its rest: head · restᵀ, the rest being an explicit neutral's rotation or
-    // how this actor holds their head (the running median), never the first frame.
-    if (pin) mat3Transpose(pin, this.#restT);
-    else {
-      mat3ToEuler(this.#rotT, this.#euler);
-      const rest = c.observePose(this.#euler[0]!, this.#euler[1]!, this.#euler[2]!);
-      mat3Transpose(eulerToMat3(rest[0]!, rest[1]!, rest[2]!, this.#rot), this.#restT);
-    }
-    mat3ToEuler(mat3Mul(this.#rotT, this.#restT, this.#rot), this.#euler);
+    // The head relative to its rest, head · restᵀ: the rest is an explicit neutral's rotation, or
+    // the target's own (near-frontal) rotation, so the target takes the actor's pose; never the
+    // first frame, so a session that starts turned shows the turn at once.
+    mat3ToEuler(mat3Mul(this.#rotT, pin ? mat3Transpose(pin, this.#restT) : this.#targetRestT, this.#rot), this.#euler);
     const pose = this.#pose;
     pose[0] = this.#euler[0]!;
     pose[1] = this.#euler[1]!;
@@ -412,6 +419,22 @@ export class Retargeter {
  */
 export function lipZeroShare(actorGap: number, targetGap: number): number {
   return clamp(1 - actorGap / Math.max(targetGap, 1e-6), 0, 1) * smoothstep(0.015, 0.035, targetGap);
+}
+
+/**
+ * The part of the target's own head rotation (canonical face → target landmarks) the pose rest
+ * takes back: each Euler angle clamped to ±limitDeg. Returns its transpose; identity without a
+ * canonical face.
+ */
+function targetRestRotation(points: Float64Array, frontal: Float64Array | undefined, limitDeg: number): Float64Array {
+  const out = mat3();
+  if (!frontal) return eulerToMat3(0, 0, 0, out);
+  const fit = fitSimilarity(frontal, points, STABLE_POINTS, newSimilarityFit());
+  const e = new Float64Array(3);
+  mat3ToEuler(fit.rotation, e);
+  const lim = (limitDeg * Math.PI) / 180;
+  eulerToMat3(clamp(e[0]!, -lim, lim), clamp(e[1]!, -lim, lim), clamp(e[2]!, -lim, lim), out);
+  return mat3Transpose(out, mat3());
 }
 
 /**
