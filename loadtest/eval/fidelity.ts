@@ -56,7 +56,8 @@ async function main(): Promise<void> {
     else throw new TypeError(`unknown grader ${g} (mediapipe, dlib)`);
   }
   const tf = a['tracker-filter'];
-  const tracker = await Tracker.create({ threads: 1, detectIntervalMs: 0, filter: tf === 'off' ? false : tf ? (JSON.parse(tf) as Partial<OneEuroParams>) : undefined });
+  const tracker = await Tracker.create({ threads: 1, detectIntervalMs: 0, filter: tf === 'off' ? false : tf ? (JSON.parse(tf) as Partial<OneEuroParams>) : undefined,
+  });
   const t0 = Date.now();
   try {
     process.stderr.write(`${drivers.length} drivers × ${targets.length} targets, ${a.frames} frames, ${a.size}², graders ${a.graders}\n`);
