@@ -38,6 +38,8 @@ export interface LoadtestOptions {
   stage: Stage;
   /** Actors send landmarks (tracked from the footage up front) instead of video: privacy mode. */
   privacy: boolean;
+  /** Actors also publish the driving clip's sound (with a marker tone each second) as their microphone. */
+  audio: boolean;
   /** Ramp mode: stop when the step's pooled p95 glass-to-glass latency exceeds this. */
   p95LimitMs: number;
   /** Ramp mode: the most sessions to add. */
@@ -71,6 +73,8 @@ export const USAGE = `usage: npm run loadtest -- --driving <video> --out <dir> [
   --stage S             passthrough | reenact, for the spawned server (default passthrough)
   --privacy             actors send face landmarks over a data channel instead of video
                         (privacy mode; the footage is tracked once, up front)
+  --audio               actors also send the clip's own sound as their microphone, with a
+                        1 kHz marker each second; viewers measure the A/V offset (overall.audio)
   --ramp                add sessions one at a time until p95 > --p95-limit or --max-sessions
   --p95-limit MS        ramp stop threshold (default 250)
   --max-sessions M      ramp ceiling (default 8, max ${CAPS.maxSessions})
@@ -127,6 +131,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
         height: { type: 'string' },
         stage: { type: 'string' },
         privacy: { type: 'boolean' },
+        audio: { type: 'boolean' },
         ramp: { type: 'boolean' },
         'p95-limit': { type: 'string' },
         'max-sessions': { type: 'string' },
@@ -164,6 +169,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     height,
     stage,
     privacy: values.privacy ?? false,
+    audio: values.audio ?? false,
     p95LimitMs: num('p95-limit', values['p95-limit'], 250, 1, 60_000, false),
     maxSessions: num('max-sessions', values['max-sessions'], 8, 1, CAPS.maxSessions),
     stepWindowMs: num('step', values.step, 10, 2, 120, false) * 1000,

@@ -3,6 +3,7 @@
  * scrapes, writing report.json + report.html, and the short stdout summary.
  * Numbers that could not be measured are NaN in memory and null on disk.
  */
+import type { AudioReport } from './audio.ts';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deltaByLabel, histogramDelta, histogramQuantile, sumOf, type Scrape } from './prom.ts';
@@ -32,6 +33,8 @@ export interface ServerWindow {
 export interface Aggregate extends PooledStats {
   timeToFirstFrameMs: { meanMs: number; maxMs: number };
   server: ServerWindow | null;
+  /** With --audio: the voice at the viewers and its offset from the face. */
+  audio?: AudioReport | null;
   resources: { server: ResourceSummary | null; client: ResourceSummary };
 }
 
@@ -86,6 +89,8 @@ export interface ReportConfig {
   stage: string;
   /** Actors sent landmarks instead of video (privacy mode). */
   privacy: boolean;
+  /** Actors sent the clip's sound as their microphone (--audio). */
+  audio: boolean;
   p95LimitMs: number | null;
   maxSessions: number | null;
   stepWindowMs: number | null;
@@ -172,6 +177,12 @@ function aggregateLines(a: Aggregate): string[] {
   ];
   const s = a.resources.server;
   if (s) lines.push(`  server CPU      mean ${pct(s.cpuPercentMean)}  max ${pct(s.cpuPercentMax)} of one core; RSS max ${mb(s.rssBytesMax)} (server + all children)`);
+  const au = a.audio;
+  if (au) {
+    const heard = au.sessions.reduce((n, x) => n + x.markersHeard, 0);
+    const sent = au.sessions.reduce((n, x) => n + x.markersSent, 0);
+    lines.push(`  A/V offset      p5 ${ms(au.offsetP5Ms)}  p50 ${ms(au.offsetP50Ms)}  p95 ${ms(au.offsetP95Ms)} (+ = audio early; EBU R37 −60…+40: ${pct(au.withinEbuR37 * 100, 1)} of ${heard}/${sent} markers); gaps ${au.gaps}`);
+  }
   const c = a.resources.client;
   lines.push(`  load-test CPU   mean ${pct(c.cpuPercentMean)}  max ${pct(c.cpuPercentMax)} (actors + viewers in this process)`);
   return lines;

@@ -7,6 +7,7 @@
  * it exists, so run.ts can also tear it down synchronously on a second
  * Ctrl-C, a watchdog timeout or an uncaught error.
  */
+import { audioReport, decodeVoice, type Voice } from './audio.ts';
 import { loadavg, availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -46,6 +47,7 @@ interface Ctx {
   tokens: TokenSource;
   clip: DecodedClip;
   tracked: TrackedClip | undefined;
+  voice: Voice | undefined;
   runId: string;
   /** performance.now() at the first session start; report times count from here. */
   origin: number;
@@ -108,7 +110,7 @@ function tokenSource(o: LoadtestOptions, url: string, server: SpawnedServer | un
 
 async function startSession(ctx: Ctx, index: number, durationMs: number): Promise<LoadSession> {
   ctx.signal.throwIfAborted();
-  const s = await LoadSession.start({ index, room: `lt-${ctx.runId}-${index + 1}`, url: ctx.url, tokens: ctx.tokens, clip: ctx.clip, tracked: ctx.tracked, durationMs });
+  const s = await LoadSession.start({ index, room: `lt-${ctx.runId}-${index + 1}`, url: ctx.url, tokens: ctx.tokens, clip: ctx.clip, tracked: ctx.tracked, voice: ctx.voice, durationMs });
   ctx.res.sessions.add(s);
   return s;
 }
@@ -181,12 +183,29 @@ function rel(ctx: Ctx, w: Window): { fromMs: number; toMs: number } {
   return { fromMs: Math.round(w.from - ctx.origin), toMs: Math.round(w.to - ctx.origin) };
 }
 
-function aggregate(ctx: Ctx, per: ReturnType<typeof windowStats>[], sessions: LoadSession[], server: Aggregate['server'], w: Window): Aggregate {
+/** `windowOf` gives each session's own measured window (default: the pooled one). */
+function aggregate(ctx: Ctx, per: ReturnType<typeof windowStats>[], sessions: LoadSession[], server: Aggregate['server'], w: Window, windowOf: (s: LoadSession) => Window = () => w): Aggregate {
   const ttff = sessions.map((s) => (s.firstFrameAt ?? NaN) - s.startedAt);
   const finite = ttff.filter(Number.isFinite);
   const { fromMs, toMs } = rel(ctx, w);
+  const voiced = sessions.filter((s) => s.voice);
+  const audio = voiced.length
+    ? audioReport(
+        voiced.map((s) => {
+          const win = windowOf(s);
+          const voice = s.voice as NonNullable<LoadSession['voice']>;
+          return {
+            index: s.index,
+            samples: s.avSamples().filter((x) => x.at >= win.from && x.at <= win.to + DRAIN_MS),
+            markersSent: voice.sender.markerSentAt.filter((t) => t >= win.from - 500 && t <= win.to).length,
+            listener: voice.listener,
+          };
+        }),
+      )
+    : null;
   return {
     ...pool(per),
+    audio,
     timeToFirstFrameMs: {
       meanMs: finite.length === ttff.length && finite.length ? round(finite.reduce((a, b) => a + b, 0) / finite.length) : NaN,
       maxMs: finite.length === ttff.length && finite.length ? round(Math.max(...finite)) : NaN,
@@ -273,7 +292,8 @@ export async function runLoadtest(o: LoadtestOptions, signal: AbortSignal, res: 
     serverNote = note;
     const origin = performance.now();
     const monitor = await Monitor.start({ url, origin, serverPid });
-    ctx = { o, signal, res, url, tokens: tokenSource(o, url, res.server), clip, tracked, runId: randomBytes(3).toString('hex'), origin, monitor, notes };
+    const voice = o.audio ? await decodeVoice(o.driving, (clip.frames.length * 1000) / clip.fps) : undefined;
+    ctx = { o, signal, res, url, tokens: tokenSource(o, url, res.server), clip, tracked, voice, runId: randomBytes(3).toString('hex'), origin, monitor, notes };
     log(`${o.mode === 'ramp' ? `ramping up to ${o.maxSessions} sessions` : `running ${o.sessions} session(s) for ${(o.warmupMs + o.durationMs) / 1000} s`} against ${url} …`);
     measured = o.mode === 'ramp' ? await runRamp(ctx, wall0 + hardCapMs(o) - 20_000) : await runFixed(ctx);
   } catch (err) {
@@ -316,7 +336,7 @@ function buildReport(b: BuildInput): Report {
   if (ctx && sessions.length) {
     const ws = sessions.map(windowOf);
     const span: Window = { from: Math.min(...ws.map((w) => w.from)), to: Math.max(...ws.map((w) => w.to)) };
-    overall = aggregate(ctx, sessions.map((s) => windowStats(s, windowOf(s))), sessions, serverWindow(measured?.scrapeA, measured?.scrapeB), span);
+    overall = aggregate(ctx, sessions.map((s) => windowStats(s, windowOf(s))), sessions, serverWindow(measured?.scrapeA, measured?.scrapeB), span, windowOf);
   }
   let error = b.error;
   if (!error && ctx) error = qualityFailure(sessionReports, measured?.ramp ?? null) ?? null;
@@ -342,6 +362,7 @@ function buildReport(b: BuildInput): Report {
       height: o.height,
       stage: o.url ? 'as configured on the target server' : o.stage,
       privacy: o.privacy,
+      audio: o.audio,
       p95LimitMs: o.mode === 'ramp' ? o.p95LimitMs : null,
       maxSessions: o.mode === 'ramp' ? o.maxSessions : null,
       stepWindowMs: o.mode === 'ramp' ? o.stepWindowMs : null,

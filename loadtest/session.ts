@@ -4,11 +4,17 @@
  * landmarks) and a StampViewer consuming that room's synthesized output.
  * close() is idempotent and closes both peers (every track, sink and peer
  * connection: wrtc hangs or crashes at exit otherwise).
+ *
+ * With a voice (--audio), the actor also publishes the clip's sound as its
+ * microphone, with a tone marker each second, and the viewer listens to the
+ * room's synthesized audio (audio.ts), so the A/V offset is measured per
+ * session.
  */
-import { FootageActor, StampViewer, TracksActor, type DecodedClip, type TrackedClip } from './peers.ts';
+import { FootageActor, StampViewer, TracksActor, latencies, type DecodedClip, type TrackedClip } from './peers.ts';
+import { VoiceListener, VoiceSender, avOffsets, type AvSample, type Voice } from './audio.ts';
 
 /** What a session needs of its actor, video or landmarks. */
-export type SessionActor = Pick<FootageActor, 'sentAt' | 'framesSent' | 'finished' | 'stop'>;
+export type SessionActor = Pick<FootageActor, 'sentAt' | 'framesSent' | 'finished' | 'stop' | 'peer'>;
 
 export type TokenSource = (room: string, role: 'actor' | 'viewer') => Promise<string>;
 
@@ -24,6 +30,8 @@ export interface SessionStartOptions {
   durationMs: number;
   /** How long the viewer waits for the room's synthesized producer. */
   waitProducerMs?: number;
+  /** The actor's voice: published as its microphone, listened for at the viewer. */
+  voice?: Voice;
 }
 
 export class LoadSession {
@@ -33,14 +41,16 @@ export class LoadSession {
   readonly startedAt: number;
   readonly actor: SessionActor;
   readonly viewer: StampViewer;
+  readonly voice: { sender: VoiceSender; listener: VoiceListener } | undefined;
   #closed = false;
 
-  private constructor(index: number, room: string, startedAt: number, actor: SessionActor, viewer: StampViewer) {
+  private constructor(index: number, room: string, startedAt: number, actor: SessionActor, viewer: StampViewer, voice: LoadSession['voice']) {
     this.index = index;
     this.room = room;
     this.startedAt = startedAt;
     this.actor = actor;
     this.viewer = viewer;
+    this.voice = voice;
   }
 
   static async start(opts: SessionStartOptions): Promise<LoadSession> {
@@ -49,10 +59,16 @@ export class LoadSession {
     const actor: SessionActor = opts.tracked
       ? await TracksActor.start({ url: opts.url, token: actorToken, tracked: opts.tracked, durationMs: opts.durationMs })
       : await FootageActor.start({ url: opts.url, token: actorToken, clip: opts.clip, durationMs: opts.durationMs });
+    let sender: VoiceSender | undefined;
+    let viewer: StampViewer | undefined;
     try {
-      const viewer = await StampViewer.start({ url: opts.url, token: viewerToken, waitProducerMs: opts.waitProducerMs ?? 20_000 });
-      return new LoadSession(opts.index, opts.room, startedAt, actor, viewer);
+      if (opts.voice) sender = await VoiceSender.start(actor.peer, opts.voice);
+      viewer = await StampViewer.start({ url: opts.url, token: viewerToken, waitProducerMs: opts.waitProducerMs ?? 20_000 });
+      const listener = opts.voice ? await VoiceListener.start(viewer.peer) : undefined;
+      return new LoadSession(opts.index, opts.room, startedAt, actor, viewer, sender && listener ? { sender, listener } : undefined);
     } catch (err) {
+      sender?.stop();
+      viewer?.close();
       actor.stop();
       throw err;
     }
@@ -68,6 +84,12 @@ export class LoadSession {
     return this.viewer.received[0]?.at;
   }
 
+  /** A/V offsets of the markers heard so far (empty without a voice). */
+  avSamples(): AvSample[] {
+    if (!this.voice) return [];
+    return avOffsets(this.voice.sender.markerSentAt, this.voice.listener.onsets, latencies(this.actor, this.viewer));
+  }
+
   get closed(): boolean {
     return this.#closed;
   }
@@ -75,6 +97,8 @@ export class LoadSession {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.voice?.listener.close();
+    this.voice?.sender.stop();
     this.viewer.close();
     this.actor.stop();
   }

@@ -53,9 +53,20 @@ export const rtpCapabilitiesSchema = z
   })
   .passthrough();
 
-/** Labels the server gives producers; "synthesized" is the reenactor's output. */
-export const ProducerLabels = ['camera', 'synthesized'] as const;
+/**
+ * Labels the server gives producers. The actor publishes "camera" (video) and
+ * "microphone" (audio); the reenactor publishes "synthesized", a video and an
+ * audio producer from one peer (the voice delayed to match the face).
+ */
+export const ProducerLabels = ['camera', 'microphone', 'synthesized'] as const;
 export type ProducerLabel = (typeof ProducerLabels)[number];
+
+/** The media kind each label may carry ("synthesized" carries both). */
+export function labelAllows(label: ProducerLabel, kind: 'audio' | 'video'): boolean {
+  if (label === 'camera') return kind === 'video';
+  if (label === 'microphone') return kind === 'audio';
+  return true;
+}
 
 /** Labels of data producers: "tracks" carries privacy mode's landmarks (shared/track-wire.ts). */
 export const DataLabels = ['tracks'] as const;
@@ -206,6 +217,8 @@ export interface SessionStatsData {
   /** Set while the session shows passthrough video because the stage failed. */
   notice?: string;
   targetId: string;
+  /** The delay the actor's voice is held for, ms, so it plays with the face (absent without a microphone). */
+  audioDelayMs?: number;
 }
 
 export type Response<M extends RequestMethod = RequestMethod> =

@@ -137,6 +137,36 @@ describe('self-reenactment', () => {
   });
 });
 
+/** Mono 8 kHz samples of a file's first audio stream. */
+function pcm8k(path: string): Float32Array {
+  const r = spawnSync('ffmpeg', ['-v', 'error', '-i', path, '-vn', '-ac', '1', '-ar', '8000', '-f', 's16le', '-'], { maxBuffer: 64 << 20 });
+  const b = r.stdout as Buffer;
+  const out = new Float32Array(b.length >> 1);
+  for (let i = 0; i < out.length; i++) out[i] = b.readInt16LE(i * 2);
+  return out;
+}
+
+/** The lag (ms, positive: b later than a) within ±200 ms at which two files' sound correlates best. */
+function soundLagMs(a: string, b: string): { ms: number; r: number } {
+  const x = pcm8k(a);
+  const y = pcm8k(b);
+  const n = Math.min(x.length, y.length) - 1600;
+  let best = { ms: NaN, r: -Infinity };
+  for (let lag = -1600; lag <= 1600; lag += 4) {
+    let sxy = 0, sxx = 0, syy = 0;
+    for (let i = 1600; i < n; i += 2) {
+      const u = x[i] as number;
+      const v = y[i + lag] as number;
+      sxy += u * v;
+      sxx += u * u;
+      syy += v * v;
+    }
+    const r = sxy / Math.sqrt(sxx * syy + 1e-9);
+    if (r > best.r) best = { ms: lag / 8, r };
+  }
+  return best;
+}
+
 describe('reenact CLI', () => {
   // Asynchronous, so the trackers' worker heartbeats keep flowing while the CLI runs.
   const cli = (args: string[]): Promise<{ status: number | null; stderr: string }> =>
@@ -156,6 +186,12 @@ describe('reenact CLI', () => {
     assert.equal(info.fps, 25);
     assert.equal(info.width, 2 * SIZE);
     assert.equal(info.height, SIZE);
+    // The driving clip's voice comes along, lined up with the frames: the best lag of the two
+    // waveforms' correlation is within a frame (40 ms), and the sound ends with the picture.
+    const lag = soundLagMs(join(FIX, 'driving', 'd12.mp4'), out);
+    assert.ok(Math.abs(lag.ms) <= 40 && lag.r > 0.8, `sound lag ${lag.ms.toFixed(1)} ms (r ${lag.r.toFixed(3)})`);
+    const audioSec = Number(spawnSync('ffprobe', ['-v', 'error', '-select_streams', 'a:0', '-show_entries', 'stream=duration', '-of', 'csv=p=0', out], { encoding: 'utf8' }).stdout);
+    assert.ok(Math.abs(audioSec - 183 / 25) < 0.1, `audio lasts ${audioSec} s for 7.32 s of video`);
   });
 
   it('a target clip is enrolled with a mouth library and rendered at --size 512 (and --no-lip-zero is taken)', { timeout: 150_000 }, async () => {

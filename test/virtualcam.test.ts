@@ -2,7 +2,8 @@
  * The virtual camera CLI against a real server: a wrtc actor publishes real
  * footage, the reenactor republishes it, and `server/src/virtualcam/cli.ts`
  * (a separate process, as a user runs it) writes the synthesized video to a
- * y4m file, which is then checked for frame count, pacing and faces.
+ * y4m file, which is then checked for frame count, pacing and faces, and the
+ * room's sound (the actor's voice, relayed by the reenactor) to a WAV beside it.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +14,7 @@ import type { ReenactServer } from '../server/src/server.ts';
 import { readFrames } from '../server/src/media/video-io.ts';
 import { Tracker } from '../server/src/tracking/tracker.ts';
 import { FootageActor, decodeClip, type DecodedClip } from '../loadtest/peers.ts';
+import { VoiceSender, decodeVoice, MARKER } from '../loadtest/audio.ts';
 import { fixture, settleWrtc, startServer } from './helpers/server.ts';
 
 const CLI = new URL('../server/src/virtualcam/cli.ts', import.meta.url).pathname;
@@ -69,13 +71,45 @@ async function readY4m(path: string): Promise<{ width: number; height: number; f
   return { width: w, height: h, fps: Number(f?.[1]) / Number(f?.[2]), frames: body / frameBytes };
 }
 
-test('virtual camera writes 5 s of the synthesized video to y4m at a steady 30 fps, and the frames show a face', { timeout: 90_000 }, async () => {
+/** A 16-bit mono WAV's rate, seconds, RMS, and how many marker tones (1 kHz bursts) it holds. */
+async function readWav(path: string): Promise<{ rate: number; seconds: number; rms: number; markers: number }> {
+  const buf = await readFile(path);
+  assert.equal(buf.toString('ascii', 0, 4), 'RIFF');
+  const rate = buf.readUInt32LE(24);
+  const channels = buf.readUInt16LE(22);
+  const bytes = buf.readUInt32LE(40);
+  assert.equal(bytes, buf.length - 44, 'the data size in the header is the real one');
+  const n = bytes / 2 / channels;
+  let sum = 0;
+  let markers = 0;
+  let since = Infinity;
+  const chunk = rate / 100;
+  for (let c = 0; c + chunk <= n; c += chunk) {
+    let re = 0, im = 0, e = 0;
+    for (let i = 0; i < chunk; i++) {
+      const v = buf.readInt16LE(44 + (c + i) * 2 * channels);
+      re += v * Math.cos((2 * Math.PI * MARKER.hz * i) / rate);
+      im += v * Math.sin((2 * Math.PI * MARKER.hz * i) / rate);
+      e += v * v;
+    }
+    sum += e;
+    const tone = e > 0 && (2 * (re * re + im * im)) / (chunk * e) > 0.5 && Math.sqrt(e / chunk) > MARKER.amplitude / 8;
+    if (tone && since > 50) markers++;
+    since = tone ? 0 : since + 1;
+  }
+  return { rate, seconds: n / rate, rms: Math.sqrt(sum / Math.max(1, n)), markers };
+}
+
+test('virtual camera writes 5 s of the synthesized video to y4m at a steady 30 fps (the frames show a face) and the voice to a WAV of the same length', { timeout: 90_000 }, async () => {
   const room = 'vcam-y4m';
   const out = join(artifacts, 'virtualcam.y4m');
+  const wav = join(artifacts, 'virtualcam.wav');
   await rm(out, { force: true });
+  await rm(wav, { force: true });
   const actor = await FootageActor.start({ url: server.url, token: server.tokens.sign(room, 'actor'), clip, durationMs: 30_000, stamp: false });
+  const voice = await VoiceSender.start(actor.peer, await decodeVoice(fixture('driving/d9.mp4'), 10_000));
   try {
-    const res = await runCli(['--room', room, '--url', server.url, '--y4m', out, '--size', '640x480', '--duration', '5', '--wait', '40'], 60_000);
+    const res = await runCli(['--room', room, '--url', server.url, '--y4m', out, '--wav', wav, '--size', '640x480', '--duration', '5', '--wait', '40'], 60_000);
     assert.equal(res.code, 0, res.stderr.slice(-2000));
     assert.ok(res.summary, 'no summary line');
     console.log('virtualcam y4m', JSON.stringify(res.summary));
@@ -85,6 +119,12 @@ test('virtual camera writes 5 s of the synthesized video to y4m at a steady 30 f
     const fps = Number(res.summary['measuredFps']);
     assert.ok(Math.abs(fps - 30) <= 3, `output paced at ${fps} fps, expected 30 ± 10 %`);
     assert.ok(Number(res.summary['framesIn']) > 100, `only ${res.summary['framesIn']} frames came in`);
+    const sound = await readWav(wav);
+    console.log('virtualcam wav', JSON.stringify(sound));
+    assert.equal(sound.rate, 48000);
+    assert.ok(Math.abs(sound.seconds - y4m.frames / 30) <= 0.3, `${sound.seconds.toFixed(2)} s of sound for ${(y4m.frames / 30).toFixed(2)} s of video`);
+    assert.ok(sound.rms > 100, `the WAV is (nearly) silent: RMS ${sound.rms.toFixed(1)}`);
+    assert.ok(sound.markers >= 3, `only ${sound.markers} of the actor's once-a-second markers reached the WAV`);
     const tracker = await Tracker.create();
     try {
       let n = 0;
@@ -99,6 +139,7 @@ test('virtual camera writes 5 s of the synthesized video to y4m at a steady 30 f
       await tracker.close();
     }
   } finally {
+    voice.stop();
     actor.stop();
   }
 });

@@ -4,8 +4,13 @@
  * target face. Connection loss, a busy server and camera problems each have
  * their own state (banner.ts); the page reconnects by itself (live-room.ts).
  *
+ * The microphone (chosen beside the camera, echo cancellation and noise
+ * suppression on) is published as Opus in both modes, with a mute button and a
+ * level meter; the reenactor republishes it beside the synthesized face,
+ * delayed to match. The page's own output plays muted (no echo).
+ *
  * Privacy mode (checkbox, or privacy=1): the page tracks the face itself and
- * sends only landmarks (track-sender.ts); no camera video is published.
+ * sends only landmarks (track-sender.ts) and the voice; no camera video is published.
  * Switching modes starts a fresh connection.
  *
  * URL options: room=<id> (default demo), lowLatency=0 (keep the browser's
@@ -17,6 +22,7 @@ import type { types as msc } from 'mediasoup-client';
 import type { Notification, SessionOptions } from '../../shared/protocol.ts';
 import { bannerFor, type PageFacts } from './banner.ts';
 import { CameraError, listCameras, openCamera } from './camera.ts';
+import { LevelMeter, listMicrophones, microphoneAdvice, openMicrophone } from './microphone.ts';
 import { LiveRoom } from './live-room.ts';
 import { describeCode, toCoded } from './messages.ts';
 import type { RoomClient } from './room-client.ts';
@@ -40,6 +46,10 @@ let live: LiveRoom | undefined;
 let privacy = params.get('privacy') === '1';
 let sender: TrackSender | undefined;
 let upstream: { bytes: number; at: number } | undefined;
+let mic: MediaStream | undefined;
+let micProducer: msc.Producer | undefined;
+let meter: LevelMeter | undefined;
+let muted = params.get('muted') === '1';
 
 const stats = new StatsPanel($('stats'), [
   ['fpsIn', 'fps in (server)'],
@@ -54,6 +64,7 @@ const stats = new StatsPanel($('stats'), [
   ['network', 'round trip up / down'],
   ['jitter', 'jitter buffer'],
   ['degrade', 'quality'],
+  ['voice', 'voice'],
   ['drops', 'drops (1 s)'],
 ]);
 const gallery = new TargetGallery(
@@ -126,6 +137,12 @@ async function setup(client: RoomClient): Promise<void> {
   upstream = undefined;
   if (privacy) sender = await TrackSender.start(local, await client.publishTracks());
   else producer = await client.publish(track, 'camera');
+  micProducer = undefined;
+  const voice = mic?.getAudioTracks()[0];
+  if (voice) {
+    micProducer = await client.publishAudio(voice);
+    if (muted) micProducer.pause();
+  }
   // The room keeps its options across reconnects (and REENACT_LIP_ZERO sets lip zero's default):
   // show what the server has. Not knowing them is no reason to drop the connection.
   await client.signal
@@ -143,6 +160,7 @@ function setPrivacy(on: boolean): void {
   sender?.close();
   sender = undefined;
   producer = undefined;
+  micProducer = undefined;
   live?.close();
   live = undefined;
   controlsNote(on ? 'Privacy mode: only face landmarks leave this device; the camera picture stays here.' : '');
@@ -190,6 +208,60 @@ async function fillCameraPicker(current: string | undefined): Promise<void> {
       return o;
     }),
   );
+}
+
+/** Opens (or switches) the microphone; failing leaves the camera going and says why. */
+async function startMicrophone(deviceId?: string): Promise<void> {
+  const note = $('mic-note');
+  let next: MediaStream;
+  try {
+    next = await openMicrophone(deviceId);
+  } catch (err) {
+    note.textContent = microphoneAdvice(err);
+    document.body.dataset['mic'] = 'failed';
+    return;
+  }
+  const track = next.getAudioTracks()[0];
+  const old = mic;
+  mic = next;
+  if (track) track.enabled = !muted;
+  meter?.close();
+  if (track) meter = new LevelMeter(track, $<HTMLMeterElement>('mic-level'));
+  if (micProducer && !micProducer.closed && track) await micProducer.replaceTrack({ track }).catch(() => undefined);
+  else if (track && live?.client && !live.client.closed) {
+    micProducer = await live.client.publishAudio(track).catch(() => undefined);
+    if (muted) micProducer?.pause();
+  }
+  old?.getTracks().forEach((t) => t.stop());
+  note.textContent = '';
+  document.body.dataset['mic'] = 'on';
+  const select = $<HTMLSelectElement>('microphone');
+  const current = track?.getSettings().deviceId;
+  const mics = await listMicrophones().catch(() => []);
+  select.replaceChildren(
+    ...mics.map((m, i) => {
+      const o = document.createElement('option');
+      o.value = m.deviceId;
+      o.textContent = m.label || `microphone ${i + 1}`;
+      o.selected = m.deviceId === current;
+      return o;
+    }),
+  );
+}
+
+/** Mute stops sending (the producer pauses) and silences the track; the room hears nothing until unmuted. */
+function setMuted(on: boolean): void {
+  muted = on;
+  const track = mic?.getAudioTracks()[0];
+  if (track) track.enabled = !on;
+  if (micProducer && !micProducer.closed) {
+    if (on) micProducer.pause();
+    else micProducer.resume();
+  }
+  const button = $<HTMLButtonElement>('mute');
+  button.textContent = on ? 'unmute' : 'mute';
+  button.setAttribute('aria-pressed', String(on));
+  document.body.dataset['muted'] = String(on);
 }
 
 function startLive(): void {
@@ -241,6 +313,9 @@ function wireControls(): void {
     else output.requestPictureInPicture().catch((err: unknown) => controlsNote(`Pop-out unavailable: ${err instanceof Error ? err.message : String(err)}`));
   });
   $<HTMLSelectElement>('camera').addEventListener('change', (e) => void startCamera((e.target as HTMLSelectElement).value));
+  $<HTMLSelectElement>('microphone').addEventListener('change', (e) => void startMicrophone((e.target as HTMLSelectElement).value));
+  $('mute').addEventListener('click', () => setMuted(!muted));
+  setMuted(muted);
   const privacyBox = $<HTMLInputElement>('privacy');
   privacyBox.checked = privacy;
   privacyBox.addEventListener('change', () => setPrivacy(privacyBox.checked));
@@ -300,4 +375,6 @@ $<HTMLAnchorElement>('viewer-link').href = `/view/${encodeURIComponent(room)}`;
 $<HTMLAnchorElement>('obs-link').href = `/obs/${encodeURIComponent(room)}`;
 wireControls();
 window.addEventListener('pagehide', () => live?.close());
-void startCamera();
+// The microphone opens first (quickly, or fails without holding anything up) so the first
+// connection publishes the voice with the camera.
+void startMicrophone().finally(() => void startCamera());

@@ -94,6 +94,13 @@ export class RoomClient {
     return t.produce({ track, codec: vp8, encodings: [{ maxBitrate: 1_500_000 }], appData: { label }, stopTracks: false });
   }
 
+  /** The microphone as Opus: mono, in-band FEC, no DTX (the reenactor relays a steady packet clock). */
+  async publishAudio(track: MediaStreamTrack): Promise<msc.Producer> {
+    const t = await this.#transport('send');
+    const opus = this.#device.rtpCapabilities.codecs?.find((c) => c.mimeType.toLowerCase() === 'audio/opus');
+    return t.produce({ track, codec: opus, codecOptions: { opusStereo: false, opusFec: true, opusDtx: false }, appData: { label: 'microphone' }, stopTracks: false });
+  }
+
   /** Privacy mode's landmark channel: unordered, no retransmits (a late frame of landmarks is worthless). */
   async publishTracks(): Promise<msc.DataProducer> {
     const t = await this.#transport('send');

@@ -167,6 +167,7 @@ export class StatsPanel {
       degrade: s ? (['full quality', 'reduced size', 'half frame rate'][s.degradeLevel] ?? `level ${s.degradeLevel}`) : '—',
       drops: s ? (drops.length ? drops.map(([k, n]) => `${k} ${n}`).join(', ') : 'none') : '—',
       size: m.width && m.height ? `${m.width}×${m.height}` : '—',
+      voice: s?.audioDelayMs !== undefined ? `held ${s.audioDelayMs.toFixed(0)} ms to match the face` : 'no microphone',
     };
     for (const [key, dd] of this.#rows) dd.textContent = values[key] ?? '—';
     const data = this.#root.dataset;

@@ -6,8 +6,15 @@
  * playoutDelayHint in seconds), which asks the browser to hold as little
  * video as it can before playing it.
  *
+ * With `audio`, the room's synthesized audio (the actor's voice, delayed by
+ * the reenactor to match the face) plays from the same element. Both come
+ * from one reenactor peer, so their consumers share its RTCP CNAME, which
+ * mediasoup-client uses as the stream id: the browser lip-syncs them from
+ * their sender reports. Where the autoplay policy refuses sound, the element
+ * plays muted and 'audioblocked' fires; unmute() from a click starts it.
+ *
  * One SynthWatcher per RoomClient; close() stops following and releases the
- * consumer. The last frame stays on screen while waiting for a replacement.
+ * consumers. The last frame stays on screen while waiting for a replacement.
  */
 import type { types as msc } from 'mediasoup-client';
 import type { Notification } from '../../shared/protocol.ts';
@@ -21,9 +28,11 @@ export interface SynthOptions {
   lowLatency: boolean;
   /** Jitter buffer target in ms when lowLatency is on. Default 0. */
   jitterBufferTargetMs?: number;
+  /** Play the room's synthesized audio too (viewer and OBS pages; never the actor's own page). */
+  audio?: boolean;
 }
 
-type SynthEvents = { state: [SynthState]; consumer: [msc.Consumer] };
+type SynthEvents = { state: [SynthState]; consumer: [msc.Consumer]; audioblocked: []; audioplaying: [] };
 
 /** What the receiver was asked for and what it reports back, for the stats line and the docs. */
 export interface LatencyHint {
@@ -54,6 +63,8 @@ export class SynthWatcher {
   readonly #events = new Emitter<SynthEvents>();
   readonly #off: () => void;
   #consumer: msc.Consumer | undefined;
+  #audio: msc.Consumer | undefined;
+  #audioState: 'none' | 'playing' | 'blocked' = 'none';
   #state: SynthState = 'waiting';
   #hint: LatencyHint = { api: 'none', requestedMs: null };
   #closed = false;
@@ -69,6 +80,8 @@ export class SynthWatcher {
     const w = new SynthWatcher(client, opts);
     const existing = client.join.producers.find((p) => p.label === 'synthesized' && p.kind === 'video');
     if (existing) await w.#attach(existing.producerId);
+    const voice = client.join.producers.find((p) => p.label === 'synthesized' && p.kind === 'audio');
+    if (voice && opts.audio) await w.#attachAudio(voice.producerId).catch(() => undefined);
     return w;
   }
 
@@ -78,6 +91,24 @@ export class SynthWatcher {
 
   get consumer(): msc.Consumer | undefined {
     return this.#consumer;
+  }
+
+  /** Whether sound is playing, held back by the autoplay policy, or absent (no voice in the room). */
+  get audioState(): 'none' | 'playing' | 'blocked' {
+    return this.#audioState;
+  }
+
+  get audioConsumer(): msc.Consumer | undefined {
+    return this.#audio;
+  }
+
+  /** Starts the sound after the autoplay policy held it back (call from a click). */
+  async unmute(): Promise<void> {
+    const video = this.#opts.video;
+    video.muted = false;
+    await video.play();
+    this.#audioState = 'playing';
+    this.#events.safeEmit('audioplaying');
   }
 
   get latencyHint(): LatencyHint {
@@ -94,6 +125,8 @@ export class SynthWatcher {
     this.#off();
     this.#consumer?.close();
     this.#consumer = undefined;
+    this.#audio?.close();
+    this.#audio = undefined;
     this.#events.removeAll();
   }
 
@@ -107,8 +140,14 @@ export class SynthWatcher {
     switch (n.method) {
       case 'newProducer':
         if (n.data.label === 'synthesized' && n.data.kind === 'video') void this.#attach(n.data.producerId).catch(() => this.#set('waiting'));
+        if (n.data.label === 'synthesized' && n.data.kind === 'audio' && this.#opts.audio) void this.#attachAudio(n.data.producerId).catch(() => undefined);
         break;
       case 'producerClosed':
+        if (this.#audio?.producerId === n.data.producerId) {
+          this.#audio.close();
+          this.#audio = undefined;
+          void this.#play();
+        }
         if (this.#consumer?.producerId === n.data.producerId) {
           this.#consumer.close();
           this.#consumer = undefined;
@@ -141,10 +180,44 @@ export class SynthWatcher {
     this.#consumer?.close();
     this.#consumer = consumer;
     if (this.#opts.lowLatency) this.#hint = applyLowLatency(consumer.rtpReceiver, this.#opts.jitterBufferTargetMs ?? 0);
-    const video = this.#opts.video;
-    video.srcObject = new MediaStream([consumer.track]);
-    await video.play().catch(() => undefined);
+    await this.#play();
     this.#events.safeEmit('consumer', consumer);
     this.#set('playing');
+  }
+
+  async #attachAudio(producerId: string): Promise<void> {
+    if (this.#closed) return;
+    const consumer = await this.#client.consume(producerId);
+    if (this.#closed) {
+      consumer.close();
+      return;
+    }
+    this.#audio?.close();
+    this.#audio = consumer;
+    await this.#play();
+  }
+
+  /** Puts the current tracks in the element and plays them, with sound where the browser allows it. */
+  async #play(): Promise<void> {
+    const video = this.#opts.video;
+    const tracks = [this.#consumer?.track, this.#audio?.track].filter((t): t is MediaStreamTrack => t !== undefined);
+    if (!tracks.length) return;
+    video.srcObject = new MediaStream(tracks);
+    if (!this.#audio) {
+      await video.play().catch(() => undefined);
+      return;
+    }
+    video.muted = false;
+    try {
+      await video.play();
+      this.#audioState = 'playing';
+      this.#events.safeEmit('audioplaying');
+    } catch {
+      // Autoplay with sound was refused: play the picture muted and ask for a click.
+      video.muted = true;
+      await video.play().catch(() => undefined);
+      this.#audioState = 'blocked';
+      this.#events.safeEmit('audioblocked');
+    }
   }
 }

@@ -6,7 +6,9 @@
  * URL options: lowLatency=0 (keep the browser's default jitter buffer; on by
  * default), jitterBufferTarget=<ms> (the target used when lowLatency is on,
  * default 0), status=0 (OBS page: never show the status text), fit=cover
- * (OBS page: fill the window, cropping, instead of letterboxing).
+ * (OBS page: fill the window, cropping, instead of letterboxing), audio=0
+ * (picture only; by default the actor's voice plays with the face, and where
+ * the browser's autoplay policy blocks sound a "click to unmute" button shows).
  */
 import type { Banner } from './banner.ts';
 import type { LiveState } from './live-room.ts';
@@ -22,6 +24,9 @@ const room = roomFromPath();
 const lowLatency = params.get('lowLatency') !== '0';
 const targetMs = Math.max(0, Math.min(4000, Number(params.get('jitterBufferTarget') ?? 0) || 0));
 const video = $<HTMLVideoElement>('output');
+const audio = params.get('audio') !== '0';
+const unmute = $<HTMLButtonElement>('unmute');
+document.body.dataset['audio'] = 'none';
 
 let synthState: SynthState = 'waiting';
 let liveState: LiveState = { state: 'connecting', attempt: 1 };
@@ -66,7 +71,15 @@ const live = LiveRoom.start({
   setup: async (client) => {
     synth?.close();
     synthState = 'waiting';
-    synth = await SynthWatcher.start(client, { video, lowLatency, jitterBufferTargetMs: targetMs });
+    synth = await SynthWatcher.start(client, { video, lowLatency, jitterBufferTargetMs: targetMs, audio });
+    const showAudio = (): void => {
+      const state = synth?.audioState ?? 'none';
+      document.body.dataset['audio'] = state;
+      unmute.hidden = state !== 'blocked';
+    };
+    synth.on('audioblocked', showAudio);
+    synth.on('audioplaying', showAudio);
+    showAudio();
     synthState = synth.state;
     const hint = (): void => {
       const h = synth?.latencyHint;
@@ -84,6 +97,8 @@ live.on('state', (s) => {
   liveState = s;
   render();
 });
+
+unmute.addEventListener('click', () => void synth?.unmute().catch(() => undefined));
 
 if (obs) {
   if (params.get('fit') === 'cover') video.classList.add('cover');

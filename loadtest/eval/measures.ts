@@ -6,6 +6,7 @@
  * across people, sizes and graders.
  */
 
+import { median } from '../../server/src/util/stats.ts';
 import { pearson as seriesPearson } from '../../server/src/render/fidelity.ts';
 
 /** What a grader reads from one frame. */
@@ -59,12 +60,7 @@ export function pearson(a: readonly number[], b: readonly number[]): number {
   return n >= 3 ? 0 : Number.NaN;
 }
 
-export function median(xs: readonly number[]): number {
-  const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  if (!v.length) return Number.NaN;
-  const m = v.length >> 1;
-  return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
-}
+export { median };
 
 /** Pose gain is only defined where the actor moves: this many degrees of standard deviation at least. */
 const GAIN_MIN_SD_DEG = 3;

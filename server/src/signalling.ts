@@ -176,6 +176,7 @@ async function handle(raw: unknown, state: SocketState, socket: SignalSocket, de
     case 'produce': {
       const { peer, room } = joined(state);
       if (req.data.label === 'camera' && req.data.kind === 'video') room.assertNoActorSource();
+      if (req.data.label === 'microphone') room.assertNoOtherMicrophone(peer.id);
       const producer = await peer.produce(req.data.transportId, req.data.kind, req.data.rtpParameters as unknown as types.RtpParameters, req.data.label);
       return { producerId: producer.id };
     }

@@ -38,10 +38,12 @@ export interface FakeCameraOptions {
   seconds?: number;
   /** Write a frame-id stamp (shared/stamp.ts, ids 1..n, repeating as Chromium loops) into each frame. */
   stamp?: boolean;
+  /** Frame rate of the y4m. Default 30. */
+  fps?: number;
 }
 
 /**
- * A 640x480 30 fps y4m for --use-file-for-fake-video-capture (Chromium loops
+ * A 640x480 y4m (30 fps unless asked) for --use-file-for-fake-video-capture (Chromium loops
  * it). The clip is letterboxed, not stretched. Cached in test/artifacts.
  */
 export async function makeFakeCamera(opts: FakeCameraOptions = {}): Promise<string> {
@@ -49,12 +51,13 @@ export async function makeFakeCamera(opts: FakeCameraOptions = {}): Promise<stri
   const startS = opts.startS ?? 8;
   const seconds = opts.seconds ?? 5;
   await mkdir(artifactsDir, { recursive: true });
-  const out = join(artifactsDir, `fakecam-${source.replace(/\W+/g, '_')}-${startS}-${seconds}${opts.stamp ? '-stamped' : ''}.y4m`);
+  const fps = opts.fps ?? 30;
+  const out = join(artifactsDir, `fakecam-${source.replace(/\W+/g, '_')}-${startS}-${seconds}${fps === 30 ? '' : `-${fps}fps`}${opts.stamp ? '-stamped' : ''}.y4m`);
   const frameBytes = 640 * 480 * 1.5;
-  if (existsSync(out) && statSync(out).size >= seconds * 30 * frameBytes) return out;
+  if (existsSync(out) && statSync(out).size >= seconds * fps * frameBytes) return out;
   await run('ffmpeg', [
     '-v', 'error', '-y', '-ss', String(startS), '-t', String(seconds), '-i', fixture(source), '-an',
-    '-vf', 'fps=30,scale=-2:480,pad=640:480:(ow-iw)/2:0', '-pix_fmt', 'yuv420p', '-f', 'yuv4mpegpipe', out,
+    '-vf', `fps=${fps},scale=-2:480,pad=640:480:(ow-iw)/2:0`, '-pix_fmt', 'yuv420p', '-f', 'yuv4mpegpipe', out,
   ]);
   if (opts.stamp) await stampY4m(out, 640, 480);
   return out;
@@ -80,6 +83,10 @@ export interface LaunchOptions {
   fakeVideo?: string;
   /** Leave out --use-fake-ui-for-media-stream: camera prompts are then denied. */
   denyCamera?: boolean;
+  /** WAV for the fake microphone (Chromium loops it). */
+  fakeAudio?: string;
+  /** Let pages play sound without a click (the autoplay policy otherwise holds it back). */
+  autoplay?: boolean;
   viewport?: { width: number; height: number };
 }
 
@@ -115,6 +122,8 @@ export async function launchBrowser(opts: LaunchOptions = {}): Promise<TestBrows
   if (process.getuid?.() === 0) args.push('--no-sandbox');
   if (!opts.denyCamera) args.push('--use-fake-ui-for-media-stream');
   if (opts.fakeVideo) args.push(`--use-file-for-fake-video-capture=${opts.fakeVideo}`);
+  if (opts.fakeAudio) args.push(`--use-file-for-fake-audio-capture=${opts.fakeAudio}`);
+  if (opts.autoplay) args.push('--autoplay-policy=no-user-gesture-required');
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     // Playwright's own headless switch picks the old shell; pass --headless=new ourselves.

@@ -186,6 +186,28 @@ export interface WriterOptions {
   format?: PixelFormat;
   /** Output container is chosen by extension: .mp4 (H.264), .y4m, .png (single image), .jpg. */
   crf?: number;
+  /**
+   * .mp4 only: copy this file's first audio stream in (AAC), shifted by offsetSec (its start less
+   * the start of the video the frames came from) and cut at the last frame.
+   */
+  audio?: { path: string; offsetSec: number };
+}
+
+/**
+ * A media file's sound against its picture: the first audio stream's start less the first video
+ * stream's, seconds, or null when it has no sound.
+ */
+export async function probeAudioOffset(path: string): Promise<number | null> {
+  const { stdout, code } = await runTool('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_type,start_time', '-of', 'json', path]);
+  if (code !== 0) return null;
+  const streams = (JSON.parse(stdout.toString()) as { streams?: { codec_type?: string; start_time?: string }[] }).streams ?? [];
+  const start = (type: string): number | undefined => {
+    const st = streams.find((x) => x.codec_type === type);
+    return st ? Number(st.start_time ?? 0) || 0 : undefined;
+  };
+  const a = start('audio');
+  if (a === undefined) return null;
+  return a - (start('video') ?? 0);
 }
 
 /** Encodes raw frames to a file with ffmpeg; write() honours backpressure. */
@@ -200,6 +222,8 @@ export class VideoWriter {
     const format = opts.format ?? 'rgba';
     this.#size = frameBytes(opts.width, opts.height, format);
     const args = ['-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', format, '-s', `${opts.width}x${opts.height}`, '-r', String(opts.fps), '-i', 'pipe:0'];
+    const audio = path.endsWith('.mp4') ? opts.audio : undefined;
+    if (audio) args.push('-itsoffset', audio.offsetSec.toFixed(6), '-i', audio.path, '-map', '0:v:0', '-map', '1:a:0', '-c:a', 'aac', '-b:a', '128k', '-shortest');
     if (path.endsWith('.mp4')) args.push('-c:v', 'libx264', '-preset', 'veryfast', '-crf', String(opts.crf ?? 18), '-pix_fmt', 'yuv420p', '-movflags', '+faststart');
     else if (path.endsWith('.y4m')) args.push('-pix_fmt', 'yuv420p', '-f', 'yuv4mpegpipe');
     else if (path.endsWith('.png') || path.endsWith('.jpg')) args.push('-frames:v', '1', '-update', '1');

@@ -45,6 +45,30 @@ export class Metrics {
     buckets: latencyBuckets,
     registers: [this.registry],
   });
+  readonly audioFrames = new Counter({
+    name: 'reenact_audio_frames_total',
+    help: 'Actor voice through reenactor sessions, in 10 ms frames: in (from the microphone), out (to the synthesized audio track)',
+    labelNames: ['direction'] as const,
+    registers: [this.registry],
+  });
+  readonly audioAdjustments = new Counter({
+    name: 'reenact_audio_adjustments_total',
+    help: 'Voice delay changes, in 10 ms frames: inserted (silence, to lengthen the delay) or dropped (to shorten it)',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly audioDelaySeconds = new Histogram({
+    name: 'reenact_audio_delay_seconds',
+    help: 'Delay applied to the actor voice, per session, sampled once a heartbeat (it follows the video arrival-to-encoder time)',
+    buckets: latencyBuckets,
+    registers: [this.registry],
+  });
+  readonly audioSyncErrorSeconds = new Histogram({
+    name: 'reenact_audio_sync_error_seconds',
+    help: 'Applied voice delay less the video delay it follows, absolute, per session and heartbeat (the offset the server knows of)',
+    buckets: latencyBuckets,
+    registers: [this.registry],
+  });
   readonly fps = new Gauge({ name: 'reenact_fps', help: 'Input and output frame rate summed over sessions', labelNames: ['direction'] as const, registers: [this.registry] });
   readonly degradeLevel = new Gauge({ name: 'reenact_degrade_level', help: 'Highest degrade level across sessions (0 = none)', registers: [this.registry] });
   readonly runnerQueueDepth = new Gauge({ name: 'reenact_runner_queue_depth', help: 'Inference requests waiting in runners', registers: [this.registry] });

@@ -1,6 +1,7 @@
 /** Messages between the server (supervisor) and a reenactor child process. */
 import type { SessionState } from '../../../shared/protocol.ts';
 import type { StageControl } from './stage.ts';
+import type { AudioRelayStats } from './audio-relay.ts';
 
 export type StageKind = 'passthrough' | 'reenact';
 
@@ -50,6 +51,8 @@ export interface SessionStats {
   face: boolean;
   notice?: string;
   targetId: string;
+  /** Present once the actor's microphone is relayed: counters since the session began. */
+  audio?: AudioRelayStats;
 }
 
 export type ChildMessage =

@@ -10,6 +10,11 @@
  * consumes the actor's landmark data channel instead, and each decoded
  * message takes a frame's place in the same slot and stage. A malformed
  * message is counted and dropped; it never reaches the stage.
+ *
+ * Sound: when the actor publishes a microphone (in either mode), the session
+ * consumes it and republishes it as the "synthesized" audio producer, from the
+ * same peer connection as the video, through an AudioRelay that delays it by
+ * the video's measured arrival-to-encoder time (audio-relay.ts).
  */
 import type { Logger } from '../logger.ts';
 import { NodePeer } from '../rtc/node-peer.ts';
@@ -21,11 +26,19 @@ import { LatestFrameSlot } from './frame-slot.ts';
 import type { SessionSpec, SessionStats } from './ipc.ts';
 import type { DropReason, FrameMeta, I420, Stage, StageControl } from './stage.ts';
 import { TypedEmitter } from '../util/emitter.ts';
+import { AudioRelay, ReceiveSkew } from './audio-relay.ts';
+import { median } from '../util/stats.ts';
 
 /** Landmark messages accepted per second, sustained (a camera sends at most 30 to 60). */
 const TRACK_MAX_RATE = 90;
 /** Messages that may arrive back to back, e.g. after a network stall. */
 const TRACK_BURST = 15;
+/** Frames whose arrival-to-encoder time sets the voice's delay (median): 0.3 s at 30 fps, 0.6 s at 15. */
+const DELAY_WINDOW = 9;
+/** How often the receive-path skew between the actor's voice and picture is read, ms. */
+const SKEW_EVERY_MS = 1000;
+/** The skew readings kept (their median is used): five seconds, so one CPU hiccup does not move the voice. */
+const SKEW_WINDOW = 5;
 
 type Queued = { frame: I420; meta: FrameMeta } | { track: TrackMessage; meta: FrameMeta };
 
@@ -56,6 +69,16 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
   readonly #drops: Record<DropReason, number> = { superseded: 0, stale: 0, skipped: 0, error: 0 };
   #stageMs: Record<string, number[]> = {};
   #serverMs: number[] = [];
+  /** The last DELAY_WINDOW arrival-to-encoder times, for the voice's delay. */
+  readonly #recentMs: number[] = [];
+  #audio: AudioRelay | undefined;
+  #audioProducerId: string | undefined;
+  #audioStarting: Promise<void> | undefined;
+  #audioTrackId: string | undefined;
+  #videoTrackId: string | undefined;
+  readonly #skews: number[] = [];
+  readonly #skew = new ReceiveSkew();
+  #skewTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
   private constructor(spec: SessionSpec, peer: NodePeer, stage: Stage, log: Logger, sink: InstanceType<typeof RTCVideoSink> | undefined, source: InstanceType<typeof RTCVideoSource>, outTrack: MediaStreamTrack) {
@@ -75,17 +98,27 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
     const peer = await NodePeer.connect({ url: spec.url, token: spec.token });
     let sink: InstanceType<typeof RTCVideoSink> | undefined;
     let outTrack: MediaStreamTrack | undefined;
+    let videoTrackId: string | undefined;
     try {
       let tracks: Awaited<ReturnType<NodePeer['consumeData']>> | undefined;
       if (spec.source === 'tracks') tracks = await peer.consumeData(spec.producerId);
-      else sink = new RTCVideoSink((await peer.consume(spec.producerId)).track);
+      else {
+        const camera = await peer.consume(spec.producerId, 'actor-camera');
+        videoTrackId = camera.track.id;
+        sink = new RTCVideoSink(camera.track);
+      }
       const source = new RTCVideoSource();
       outTrack = source.createTrack();
       await peer.publishVideo(outTrack, 'synthesized', spec.outputBitrate);
       const session = new ReenactSession(spec, peer, stage, log, sink, source, outTrack);
+      session.#videoTrackId = videoTrackId;
       tracks?.on('message', (data: unknown) => session.#onTrackMessage(data));
       tracks?.on('transportclose', () => session.safeEmit('ended', 'transport closed'));
+      const mic = peer.roomProducers.find((p) => p.label === 'microphone');
+      if (mic) session.#startAudio(mic.producerId);
       peer.onNotification((n) => {
+        if (n.method === 'newProducer' && n.data.label === 'microphone') session.#startAudio(n.data.producerId);
+        if (n.method === 'producerClosed' && n.data.producerId === session.#audioProducerId) session.#stopAudio();
         if (n.method === 'producerClosed' && n.data.producerId === spec.producerId) session.safeEmit('ended', 'actor camera closed');
         if (n.method === 'roomClosed') session.safeEmit('ended', `room closed: ${n.data.code}`);
       });
@@ -109,6 +142,7 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
       stageMs: this.#stageMs,
       serverMs: this.#serverMs,
       ...this.#stage.status,
+      ...(this.#audio ? { audio: { ...this.#audio.stats(), ...(this.#skews.length ? { inputSkewMs: median(this.#skews) } : {}) } } : {}),
     };
     this.#stageMs = {};
     this.#serverMs = [];
@@ -125,11 +159,65 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
     if (this.#closed) return;
     this.#closed = true;
     this.#slot.close();
+    clearInterval(this.#skewTimer);
+    this.#audio?.close();
     this.#sink?.stop();
     this.#outTrack.stop();
     this.#stage.close();
     this.#peer.close();
     this.removeAllListeners();
+  }
+
+  /**
+   * Consumes the actor's microphone and relays it. The output track is published once, on the
+   * first microphone; a later one (the actor re-joined its mic) feeds the same track.
+   */
+  #startAudio(producerId: string): void {
+    if (this.#closed || this.#audioProducerId === producerId) return;
+    this.#audioProducerId = producerId;
+    const previous = this.#audioStarting ?? Promise.resolve();
+    this.#audioStarting = previous
+      .then(async () => {
+        const consumer = await this.#peer.consume(producerId, 'actor-microphone');
+        if (this.#closed || this.#audioProducerId !== producerId) return;
+        if (!this.#audio) {
+          const relay = new AudioRelay(this.#recentMs.length ? median(this.#recentMs) : this.spec.budgetMs);
+          this.#audio = relay;
+          await this.#peer.publishAudio(relay.track, 'synthesized');
+        }
+        this.#audio.attach(consumer.track);
+        this.#audioTrackId = consumer.track.id;
+        this.#skews.length = 0;
+        this.#skewTimer ??= setInterval(() => void this.#readSkew(), SKEW_EVERY_MS);
+        this.#log.info('relaying the actor microphone', { producerId });
+      })
+      .catch((err: unknown) => {
+        // The face goes on without the voice; the failure is visible in the logs and in audio stats.
+        if (!this.#closed) this.#log.warn('could not relay the actor microphone', { err, producerId });
+      });
+  }
+
+  /**
+   * The voice waits as long as the picture: its processing here (arrival to encoder, median over
+   * the last second) plus how far the voice ran ahead of the picture on the way in.
+   */
+  #updateAudioDelay(): void {
+    if (!this.#audio || !this.#recentMs.length) return;
+    this.#audio.setTargetDelay(median(this.#recentMs) + (this.#skews.length ? median(this.#skews) : 0));
+  }
+
+  async #readSkew(): Promise<void> {
+    if (this.#closed || !this.#audioTrackId || !this.#videoTrackId) return;
+    const skew = this.#skew.update(await this.#peer.recvStats().catch(() => undefined), this.#audioTrackId, this.#videoTrackId);
+    if (skew === undefined || Math.abs(skew) > 1000) return;
+    this.#skews.push(skew);
+    if (this.#skews.length > SKEW_WINDOW) this.#skews.shift();
+    this.#updateAudioDelay();
+  }
+
+  #stopAudio(): void {
+    this.#audioProducerId = undefined;
+    this.#audio?.detach();
   }
 
   #onFrame(frame: I420Frame): void {
@@ -177,7 +265,11 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
       }
       this.#source.onFrame(out.frame);
       this.#framesOut++;
-      this.#serverMs.push(performance.now() - q.meta.arrivalMs);
+      const ms = performance.now() - q.meta.arrivalMs;
+      this.#serverMs.push(ms);
+      this.#recentMs.push(ms);
+      if (this.#recentMs.length > DELAY_WINDOW) this.#recentMs.shift();
+      this.#updateAudioDelay();
       for (const [k, v] of Object.entries(out.timings)) (this.#stageMs[k] ??= []).push(v);
     } catch (err) {
       this.#errors++;

@@ -7,6 +7,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import type { AudioRelayStats } from './audio-relay.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
@@ -60,7 +61,7 @@ class ChildHandle {
   ready = false;
   lastHeartbeat = Date.now();
   restarts = 0;
-  lastStats = new Map<string, { framesIn: number; framesOut: number; dropped: Record<string, number> }>();
+  lastStats = new Map<string, { framesIn: number; framesOut: number; dropped: Record<string, number>; audio?: AudioRelayStats }>();
   prewarm: { targetPath: string; size: number; alsoEnroll: string[] } | undefined;
   readonly pendingControls = new Map<number, { resolve: () => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
 
@@ -355,6 +356,7 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
         face: s.face,
         notice: s.notice,
         targetId: s.targetId,
+        ...(s.audio ? { audioDelayMs: s.audio.delayMs } : {}),
       });
     }
     m.framesIn.inc(Math.max(0, s.framesIn - prev.framesIn));
@@ -362,7 +364,17 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
     for (const [reason, n] of Object.entries(s.dropped)) m.framesDropped.inc({ reason }, Math.max(0, n - (prev.dropped[reason] ?? 0)));
     for (const [stage, values] of Object.entries(s.stageMs)) for (const v of values) m.stageSeconds.observe({ stage }, v / 1000);
     for (const v of s.serverMs) m.serverLatencySeconds.observe(v / 1000);
-    child.lastStats.set(s.sessionId, { framesIn: s.framesIn, framesOut: s.framesOut, dropped: s.dropped });
+    if (s.audio) {
+      const a = s.audio;
+      const was = prev.audio;
+      m.audioFrames.inc({ direction: 'in' }, Math.max(0, a.chunksIn - (was?.chunksIn ?? 0)));
+      m.audioFrames.inc({ direction: 'out' }, Math.max(0, a.chunksOut - (was?.chunksOut ?? 0)));
+      m.audioAdjustments.inc({ kind: 'inserted' }, Math.max(0, a.inserted - (was?.inserted ?? 0)));
+      m.audioAdjustments.inc({ kind: 'dropped' }, Math.max(0, a.dropped - (was?.dropped ?? 0)));
+      m.audioDelaySeconds.observe(a.delayMs / 1000);
+      m.audioSyncErrorSeconds.observe(Math.abs(a.delayMs - a.targetMs) / 1000);
+    }
+    child.lastStats.set(s.sessionId, { framesIn: s.framesIn, framesOut: s.framesOut, dropped: s.dropped, audio: s.audio });
     return { fpsIn, fpsOut };
   }
 

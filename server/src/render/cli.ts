@@ -1,5 +1,7 @@
 /**
- * `npm run reenact -- --driving <video> --target <image-or-video> --out <out.mp4> [--size 256|512] [--side-by-side] [--no-lip-zero]`
+ * `npm run reenact -- --driving <video> --target <image-or-video> --out <out.mp4> [--size 256|512] [--side-by-side] [--no-lip-zero] [--no-audio]`
+ *
+ * An .mp4 carries the driving clip's sound (AAC), aligned to the frames, unless --no-audio.
  *
  * Re-renders the target with the driving actor's expression and head pose,
  * one output frame per driving frame at the driving fps. Progress (fps, ETA)
@@ -12,7 +14,7 @@ import { Tracker } from '../tracking/tracker.ts';
 import { RenderError } from './errors.ts';
 import { reenactVideo } from './offline.ts';
 
-const USAGE = 'usage: npm run reenact -- --driving <video> --target <image-or-video> --out <out.mp4> [--size 256|512] [--side-by-side] [--max-frames N] [--no-cache] [--no-lip-zero]';
+const USAGE = 'usage: npm run reenact -- --driving <video> --target <image-or-video> --out <out.mp4> [--size 256|512] [--side-by-side] [--max-frames N] [--no-cache] [--no-lip-zero] [--no-audio]';
 
 class UsageError extends Error {}
 
@@ -29,6 +31,8 @@ function parse(argv: string[]) {
       'no-cache': { type: 'boolean', default: false },
       // Keep a target's own parted lips while the actor rests with a closed mouth (lipZero off).
       'no-lip-zero': { type: 'boolean', default: false },
+      // Leave the driving clip's sound out of an .mp4 (it is copied in, aligned, by default).
+      'no-audio': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -40,7 +44,7 @@ function parse(argv: string[]) {
   if (!/\.(mp4|y4m)$/i.test(values.out)) throw new UsageError('--out must end in .mp4 or .y4m');
   const maxFrames = values['max-frames'] === undefined ? undefined : Number(values['max-frames']);
   if (maxFrames !== undefined && !(Number.isInteger(maxFrames) && maxFrames > 0)) throw new UsageError('--max-frames must be a positive integer');
-  return { driving: values.driving, target: values.target, out: values.out, size, sideBySide: values['side-by-side'], maxFrames, noCache: values['no-cache'], lipZero: !values['no-lip-zero'] };
+  return { driving: values.driving, target: values.target, out: values.out, size, sideBySide: values['side-by-side'], maxFrames, noCache: values['no-cache'], lipZero: !values['no-lip-zero'], audio: !values['no-audio'] };
 }
 
 function progressBar(): (done: number, total: number) => void {
@@ -78,7 +82,7 @@ async function main(): Promise<number> {
     const t0 = performance.now();
     const r = await reenactVideo({
       driving: args.driving, target: args.target, out: args.out, size: args.size, sideBySide: args.sideBySide,
-      maxFrames: args.maxFrames, tracker, cacheDir: args.noCache ? null : undefined, onProgress: progressBar(),
+      maxFrames: args.maxFrames, audio: args.audio, tracker, cacheDir: args.noCache ? null : undefined, onProgress: progressBar(),
       retarget: { lipZero: args.lipZero },
     });
     const s = (performance.now() - t0) / 1000;

@@ -5,7 +5,7 @@
  * target's framing; optionally driving | output side by side.
  */
 import type { FaceTrack } from '../../../shared/tracking.ts';
-import { MediaError, probeMedia, readFrames, VideoWriter, type RawFrame } from '../media/video-io.ts';
+import { MediaError, probeAudioOffset, probeMedia, readFrames, VideoWriter, type RawFrame } from '../media/video-io.ts';
 import { RenderError } from './errors.ts';
 import { cropResize, type CropRect } from './image-ops.ts';
 import { GeometricRenderer, type RenderInfo } from './renderer.ts';
@@ -19,6 +19,8 @@ export interface ReenactOptions {
   target: string;
   /** Output video path (.mp4 / .y4m); omit to only call onFrame. */
   out?: string;
+  /** .mp4 output: carry the driving clip's sound, aligned to the frames (default true). */
+  audio?: boolean;
   /** Output side, 256 or 512 from the CLI (any 64..2048 works). */
   size: number;
   sideBySide?: boolean;
@@ -64,7 +66,12 @@ export async function reenactVideo(opts: ReenactOptions): Promise<ReenactResult>
   let frames = 0, noFace = 0;
   try {
     await renderer.enroll(target);
-    if (opts.out) writer = new VideoWriter(opts.out, { width, height: size, fps: drivingInfo.fps, format: 'rgba' });
+    if (opts.out) {
+      // Output frame i is driving frame i at the driving rate, so the driving sound lines up as it was.
+      const offsetSec = opts.audio === false ? null : await probeAudioOffset(opts.driving);
+      const audio = offsetSec === null ? undefined : { path: opts.driving, offsetSec };
+      writer = new VideoWriter(opts.out, { width, height: size, fps: drivingInfo.fps, format: 'rgba', audio });
+    }
     const out = new Uint8Array(size * size * 4);
     const sbs = opts.sideBySide ? new Uint8Array(width * size * 4) : null;
     let drivingCrop: CropRect | null = null;

@@ -12,7 +12,7 @@ import { Device } from 'mediasoup-client';
 import type { types as msc } from 'mediasoup-client';
 import './wrtc.ts';
 import { SignalClient, joinRoom, type ClientSocket } from '../../../shared/signal-client.ts';
-import { SIGNALLING_PATH, TRACKS_PROTOCOL, pickStreamParameters, type DataLabel, type Notification, type ProducerLabel, type ResponseData } from '../../../shared/protocol.ts';
+import { SIGNALLING_PATH, TRACKS_PROTOCOL, pickStreamParameters, type DataLabel, type Notification, type ProducerInfo, type ProducerLabel, type ResponseData } from '../../../shared/protocol.ts';
 import { InvalidStateError } from '../../../shared/errors.ts';
 
 export interface NodePeerOptions {
@@ -32,12 +32,27 @@ export class NodePeer {
   readonly #consumers = new Set<msc.Consumer>();
   readonly #dataProducers = new Set<msc.DataProducer>();
   readonly #dataConsumers = new Set<msc.DataConsumer>();
+  /** The room's producers now: those at join, kept up to date from notifications. */
+  readonly #roomProducers = new Map<string, ProducerInfo>();
   #closed = false;
 
   private constructor(signal: SignalClient, join: ResponseData['join'], device: Device) {
     this.signal = signal;
     this.join = join;
     this.#device = device;
+    for (const p of join.producers) this.#roomProducers.set(p.producerId, p);
+    signal.onNotification((n) => {
+      if (n.method === 'newProducer') this.#roomProducers.set(n.data.producerId, n.data);
+      if (n.method === 'producerClosed') this.#roomProducers.delete(n.data.producerId);
+    });
+  }
+
+  /**
+   * The room's producers as of now (join's list is a snapshot): a listener that attaches late
+   * finds what was announced before it, and then follows newProducer notifications.
+   */
+  get roomProducers(): ProducerInfo[] {
+    return [...this.#roomProducers.values()];
   }
 
   static async connect(opts: NodePeerOptions): Promise<NodePeer> {
@@ -97,8 +112,28 @@ export class NodePeer {
     return producer;
   }
 
+  /**
+   * Publishes an audio track as Opus (mono, in-band FEC, no DTX: a relayed voice keeps a
+   * steady packet clock, so the viewer's jitter buffer and lip sync have something to hold to).
+   */
+  async publishAudio(track: MediaStreamTrack, label: ProducerLabel): Promise<msc.Producer> {
+    const transport = await this.#sendTransport();
+    const producer = await transport.produce({
+      track,
+      codec: this.#device.rtpCapabilities.codecs?.find((c) => c.mimeType.toLowerCase() === 'audio/opus'),
+      codecOptions: { opusStereo: false, opusFec: true, opusDtx: false },
+      appData: { label },
+    });
+    this.#producers.add(producer);
+    return producer;
+  }
+
   /** Consumes a producer in the room and resumes it; returns the consumer (its track is a wrtc track). */
-  async consume(producerId: string): Promise<msc.Consumer> {
+  /**
+   * `streamId` sets the receiver's sync group (default: the sender's RTCP CNAME, so a sender's
+   * audio and video are lip-synced); a stream id of its own keeps a track out of that sync.
+   */
+  async consume(producerId: string, streamId?: string): Promise<msc.Consumer> {
     const transport = await this.#recvTransport();
     const info = await this.signal.request('consume', {
       transportId: transport.id,
@@ -110,6 +145,7 @@ export class NodePeer {
       producerId: info.producerId,
       kind: info.kind,
       rtpParameters: info.rtpParameters as msc.RtpParameters,
+      ...(streamId ? { streamId } : {}),
     });
     this.#consumers.add(consumer);
     consumer.observer.once('close', () => this.#consumers.delete(consumer));
@@ -142,6 +178,12 @@ export class NodePeer {
     dc.binaryType = 'arraybuffer';
     this.#dataConsumers.add(dc);
     return dc;
+  }
+
+  /** The receiving transport's stats report (wrtc has no per-receiver stats: the whole connection's). */
+  async recvStats(): Promise<RTCStatsReport | undefined> {
+    if (!this.#recv || this.#recv.closed) return undefined;
+    return this.#recv.getStats();
   }
 
   /** Closes tracks, producers, consumers, transports and the socket. */

@@ -24,6 +24,6 @@ for (const name of ['RTCPeerConnection', 'RTCSessionDescription', 'RTCIceCandida
  */
 process.once('exit', (code) => process.exit(code));
 
-export const { RTCVideoSource, RTCVideoSink } = wrtc.nonstandard;
+export const { RTCVideoSource, RTCVideoSink, RTCAudioSource, RTCAudioSink } = wrtc.nonstandard;
 export type I420Frame = { width: number; height: number; data: Uint8Array };
 export { wrtc };

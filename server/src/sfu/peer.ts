@@ -12,7 +12,7 @@ import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import { TypedEmitter } from '../util/emitter.ts';
 import { CodedError, ErrorCodes } from '../../../shared/errors.ts';
-import type { DataLabel, Notification, ProducerLabel, Role, TransportInfo } from '../../../shared/protocol.ts';
+import { labelAllows, type DataLabel, type Notification, type ProducerLabel, type Role, type TransportInfo } from '../../../shared/protocol.ts';
 import { trackMessageBytes } from '../../../shared/track-wire.ts';
 import { LANDMARK_COUNT_WITH_IRIS } from '../../../shared/tracking.ts';
 
@@ -152,8 +152,12 @@ export class Peer extends TypedEmitter<PeerEvents> {
   }
 
   async produce(transportId: string, kind: types.MediaKind, rtpParameters: types.RtpParameters, label: ProducerLabel): Promise<types.Producer> {
-    const allowed = (this.role === 'actor' && label === 'camera') || (this.role === 'reenactor' && label === 'synthesized');
+    const allowed = (this.role === 'actor' && (label === 'camera' || label === 'microphone')) || (this.role === 'reenactor' && label === 'synthesized');
     if (!allowed) throw new CodedError(ErrorCodes.FORBIDDEN, `role ${this.role} cannot produce ${label}`);
+    if (!labelAllows(label, kind)) throw new CodedError(ErrorCodes.BAD_REQUEST, `a ${label} producer cannot carry ${kind}`);
+    for (const p of this.#producers.values()) {
+      if (p.kind === kind && p.appData['label'] === label) throw new CodedError(ErrorCodes.INVALID_STATE, `already producing ${label} ${kind}`);
+    }
     const transport = this.#transport(transportId);
     if (transport.appData['direction'] !== 'send') throw new CodedError(ErrorCodes.INVALID_STATE, 'not a send transport');
     if (this.#producers.size >= 2) throw new CodedError(ErrorCodes.INVALID_STATE, 'too many producers');
@@ -196,6 +200,8 @@ export class Peer extends TypedEmitter<PeerEvents> {
   }
 
   async consume(transportId: string, producer: types.Producer, rtpCapabilities: types.RtpCapabilities): Promise<types.Consumer> {
+    // Viewers hear the reenactor's voice track, delayed to match the face; the raw microphone is its input only.
+    if (producer.appData['label'] === 'microphone' && this.role !== 'reenactor') throw new CodedError(ErrorCodes.FORBIDDEN, 'only the reenactor consumes the actor microphone');
     const transport = this.#transport(transportId);
     if (transport.appData['direction'] !== 'recv') throw new CodedError(ErrorCodes.INVALID_STATE, 'not a recv transport');
     if (this.#consumers.size >= MAX_CONSUMERS) throw new CodedError(ErrorCodes.INVALID_STATE, 'too many consumers');

@@ -108,6 +108,13 @@ export class Room extends TypedEmitter<RoomEvents> {
     if (this.actorTracks) throw new CodedError(ErrorCodes.ROOM_TAKEN, 'this room already has an actor (privacy mode)');
   }
 
+  /** One actor voice per room: a second actor peer may not add a microphone beside the first's. */
+  assertNoOtherMicrophone(peerId: string): void {
+    for (const { info } of this.#producers.values()) {
+      if (info.label === 'microphone' && info.peerId !== peerId) throw new CodedError(ErrorCodes.ROOM_TAKEN, 'this room already has an actor microphone');
+    }
+  }
+
   broadcast(n: Notification, exceptPeerId?: string): void {
     for (const p of this.#peers.values()) if (p.id !== exceptPeerId) p.notify(n);
   }

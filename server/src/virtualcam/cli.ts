@@ -3,7 +3,8 @@
  *
  * Watches a room's synthesized video as a viewer and writes it at a steady
  * frame rate to a v4l2loopback device (through ffmpeg) or to a y4m file or
- * pipe. See docs/virtual-camera.md.
+ * pipe, and (--wav, --audio-device) its sound to a WAV file or a virtual
+ * microphone. See docs/virtual-camera.md.
  *
  * Exit codes: 0 when the duration was reached, the room ended, or on
  * SIGINT/SIGTERM; 1 when the server or the output failed; 2 for bad usage.
@@ -11,6 +12,7 @@
 import { parseArgs } from 'node:util';
 import { rootLogger } from '../logger.ts';
 import { VirtualCamera, type OutputTarget, type VirtualCameraStats } from './virtual-camera.ts';
+import { parseAudioDevice, type AudioTarget } from './audio-out.ts';
 
 const USAGE = `usage: npm run virtualcam -- --room <id> (--device /dev/videoN | --y4m <file|->) [options]
 
@@ -24,6 +26,10 @@ const USAGE = `usage: npm run virtualcam -- --room <id> (--device /dev/videoN | 
   --duration <s>     stop after this many seconds of output (default: until the room ends)
   --wait <s>         give up if no video appears within this long (default: wait forever)
   --grace <s>        keep repeating the last frame this long after the video stops (default 10)
+  --wav <file>       write the room's sound (the actor's voice) to a WAV file, starting with the first frame
+  --audio-device <d> play the room's sound into a virtual microphone: pulse:<sink> (PulseAudio or
+                     PipeWire; e.g. a null sink made with pactl load-module module-null-sink) or
+                     alsa:<device> (e.g. an snd-aloop loopback, hw:Loopback,0)
 `;
 
 class UsageError extends Error {}
@@ -49,6 +55,8 @@ function parse(argv: string[]): Parameters<typeof VirtualCamera.create>[0] {
       duration: { type: 'string' },
       wait: { type: 'string' },
       grace: { type: 'string' },
+      wav: { type: 'string' },
+      'audio-device': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -59,6 +67,13 @@ function parse(argv: string[]): Parameters<typeof VirtualCamera.create>[0] {
   }
   if (!values.room || !/^[A-Za-z0-9_-]{1,64}$/.test(values.room)) throw new UsageError('--room <id> is required ([A-Za-z0-9_-]{1,64})');
   if (!values.device === !values.y4m) throw new UsageError('give exactly one of --device /dev/videoN or --y4m <file|->');
+  if (values.wav && values['audio-device']) throw new UsageError('give at most one of --wav <file> or --audio-device <pulse:sink|alsa:device>');
+  let audio: AudioTarget | undefined;
+  try {
+    audio = values.wav ? { kind: 'wav', path: values.wav } : values['audio-device'] ? parseAudioDevice(values['audio-device']) : undefined;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
   const output: OutputTarget = values.device ? { kind: 'v4l2', device: values.device } : { kind: 'y4m', path: values.y4m ?? '-' };
   let size: { width: number; height: number } | undefined;
   if (values.size) {
@@ -83,6 +98,7 @@ function parse(argv: string[]): Parameters<typeof VirtualCamera.create>[0] {
     durationMs: seconds('duration', values.duration),
     waitMs: seconds('wait', values.wait),
     graceMs: seconds('grace', values.grace),
+    audio,
     log: rootLogger.child('virtualcam', { room: values.room }),
   };
 }

@@ -7,6 +7,12 @@
  * counted) → fixed-rate pacer → output. The pacer repeats the last frame when
  * no new one came, so consumers see a constant rate while the input stalls.
  *
+ * With an audio target, the room's synthesized audio (the actor's voice,
+ * lip-synced by the receiver) goes to a WAV file or a virtual microphone
+ * (audio-out.ts). The sound starts with the first output frame: silence fills
+ * from there to the first chunk, so frame n of the y4m and second n/fps of
+ * the WAV are the same instant.
+ *
  * Ends (the `done` promise) when the duration is reached, the room closes,
  * the synthesized video goes away for longer than the grace period, the
  * signalling connection drops, or the output fails. close() is idempotent:
@@ -14,7 +20,8 @@
  * NodePeer.close) and flushes the output.
  */
 import { NodePeer } from '../rtc/node-peer.ts';
-import { RTCVideoSink, type I420Frame } from '../rtc/wrtc.ts';
+import { RTCAudioSink, RTCVideoSink, type I420Frame } from '../rtc/wrtc.ts';
+import { openAudioOutput, type AudioOutput, type AudioTarget } from './audio-out.ts';
 import type { Notification } from '../../../shared/protocol.ts';
 import type { Logger } from '../logger.ts';
 import { blackFrame, fitInto, i420Bytes } from './i420.ts';
@@ -39,6 +46,8 @@ export interface VirtualCameraOptions {
   waitMs?: number;
   /** How long to keep repeating the last frame after the synthesized producer closes. Default 10 s. */
   graceMs?: number;
+  /** Where the room's sound goes (none by default). */
+  audio?: AudioTarget;
   log: Logger;
 }
 
@@ -67,6 +76,12 @@ export interface VirtualCameraStats {
   width: number;
   height: number;
   fps: number;
+  /** 10 ms chunks of sound written (audio target only). */
+  audioChunks: number;
+  /** Silence written before the first chunk so the sound starts with the first frame, ms. */
+  audioLeadMs: number;
+  /** Chunks the audio destination refused (backed up). */
+  audioRefused: number;
 }
 
 export async function fetchViewerToken(url: string, room: string): Promise<string> {
@@ -87,6 +102,8 @@ export class VirtualCamera {
   #closing: Promise<void> | undefined;
   #sink: InstanceType<typeof RTCVideoSink> | undefined;
   #producerId: string | undefined;
+  #audioSink: InstanceType<typeof RTCAudioSink> | undefined;
+  #audioOut: AudioOutput | undefined;
   /** The one-slot mailbox between the sink and the pacer; #fresh says it holds a frame not yet written. */
   #in: I420Frame = { width: 0, height: 0, data: new Uint8Array(0) };
   #fresh = false;
@@ -105,7 +122,7 @@ export class VirtualCamera {
     this.#opts = opts;
     this.#fps = opts.fps ?? 30;
     this.#log = opts.log;
-    this.#stats = { framesIn: 0, framesOut: 0, repeated: 0, superseded: 0, refused: 0, lateTicks: 0, outputMs: 0, width: 0, height: 0, fps: this.#fps };
+    this.#stats = { framesIn: 0, framesOut: 0, repeated: 0, superseded: 0, refused: 0, lateTicks: 0, outputMs: 0, width: 0, height: 0, fps: this.#fps, audioChunks: 0, audioLeadMs: 0, audioRefused: 0 };
     this.done = new Promise((resolve) => (this.#resolveDone = resolve));
   }
 
@@ -142,8 +159,10 @@ export class VirtualCamera {
     clearTimeout(this.#waitTimer);
     this.#sink?.stop();
     this.#sink = undefined;
+    this.#audioSink?.stop();
+    this.#audioSink = undefined;
     this.#peer.close();
-    await this.#output?.close();
+    await Promise.all([this.#output?.close(), this.#audioOut?.close()]);
   }
 
   #end(reason: EndReason): void {
@@ -157,6 +176,8 @@ export class VirtualCamera {
     this.#peer.onNotification((n) => this.#onNotification(n));
     this.#peer.signal.socket.on('disconnect', () => this.#end({ kind: 'disconnected', message: 'lost the connection to the server' }));
     if (this.#opts.output.kind === 'v4l2') this.#openOutput(this.#opts.size?.width ?? 640, this.#opts.size?.height ?? 480);
+    const voice = this.#peer.join.producers.find((p) => p.label === 'synthesized' && p.kind === 'audio');
+    if (voice && this.#opts.audio) await this.#consumeAudio(voice.producerId);
     const existing = this.#peer.join.producers.find((p) => p.label === 'synthesized' && p.kind === 'video');
     if (existing) await this.#consume(existing.producerId);
     else this.#armWait();
@@ -175,6 +196,9 @@ export class VirtualCamera {
           clearTimeout(this.#graceTimer);
           clearTimeout(this.#waitTimer);
           this.#consume(n.data.producerId).catch((err: unknown) => this.#log.warn('could not consume the synthesized video', { err: String(err) }));
+        }
+        if (n.data.label === 'synthesized' && n.data.kind === 'audio' && this.#opts.audio) {
+          this.#consumeAudio(n.data.producerId).catch((err: unknown) => this.#log.warn('could not consume the synthesized audio', { err: String(err) }));
         }
         break;
       case 'producerClosed':
@@ -215,6 +239,32 @@ export class VirtualCamera {
     this.#sink = sink;
     sink.onframe = ({ frame }: { frame: I420Frame }) => this.#onFrame(frame);
     this.#log.info('consuming the synthesized video', { room: this.#opts.room });
+  }
+
+  async #consumeAudio(producerId: string): Promise<void> {
+    const consumer = await this.#peer.consume(producerId);
+    this.#audioSink?.stop();
+    const sink = new RTCAudioSink(consumer.track);
+    this.#audioSink = sink;
+    sink.ondata = (d: { samples: Int16Array; sampleRate: number; channelCount: number; numberOfFrames: number }) => this.#onAudio(d);
+    this.#log.info('consuming the synthesized audio', { room: this.#opts.room, to: this.#opts.audio?.kind });
+  }
+
+  #onAudio(d: { samples: Int16Array; sampleRate: number; channelCount: number; numberOfFrames: number }): void {
+    const target = this.#opts.audio;
+    // The sound starts with the picture: chunks before the first output frame are not kept.
+    if (this.#ended || !target || this.#stats.framesOut === 0) return;
+    if (!this.#audioOut) {
+      const out = openAudioOutput(target, { sampleRate: d.sampleRate, channels: d.channelCount });
+      this.#audioOut = out;
+      void out.failed.then((message) => this.#end({ kind: 'output-failed', message }));
+      const leadFrames = Math.max(0, Math.round(((performance.now() - this.#t0) / 1000) * d.sampleRate) - d.numberOfFrames);
+      if (leadFrames > 0) out.write(new Int16Array(leadFrames * d.channelCount));
+      this.#stats.audioLeadMs = (leadFrames * 1000) / d.sampleRate;
+      this.#log.info('writing sound', { to: out.description, sampleRate: d.sampleRate, channels: d.channelCount });
+    }
+    if (this.#audioOut.write(new Int16Array(d.samples))) this.#stats.audioChunks++;
+    else this.#stats.audioRefused++;
   }
 
   #onFrame(frame: I420Frame): void {
