@@ -255,6 +255,8 @@ function mono(d: { samples: Int16Array; channelCount: number; numberOfFrames: nu
 export interface AvSample {
   /** Viewer time of the marker onset. */
   at: number;
+  /** When the marker was sent. */
+  sentAt: number;
   audioMs: number;
   videoMs: number;
   /** videoMs − audioMs: positive is audio early. */
@@ -275,7 +277,7 @@ export function avOffsets(markerSentAt: readonly number[], onsets: readonly numb
     if (near.length < 3) continue;
     const videoMs = median(near);
     const audioMs = at - sent;
-    out.push({ at, audioMs, videoMs, offsetMs: videoMs - audioMs });
+    out.push({ at, sentAt: sent, audioMs, videoMs, offsetMs: videoMs - audioMs });
   }
   return out;
 }

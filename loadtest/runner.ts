@@ -196,8 +196,9 @@ function aggregate(ctx: Ctx, per: ReturnType<typeof windowStats>[], sessions: Lo
           const voice = s.voice as NonNullable<LoadSession['voice']>;
           return {
             index: s.index,
-            samples: s.avSamples().filter((x) => x.at >= win.from && x.at <= win.to + DRAIN_MS),
-            markersSent: voice.sender.markerSentAt.filter((t) => t >= win.from - 500 && t <= win.to).length,
+            // Markers sent inside the window, and what became of them.
+            samples: s.avSamples().filter((x) => x.sentAt >= win.from && x.sentAt <= win.to),
+            markersSent: voice.sender.markerSentAt.filter((t) => t >= win.from && t <= win.to).length,
             listener: voice.listener,
           };
         }),
