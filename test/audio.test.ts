@@ -64,8 +64,9 @@ async function voiceRun(srv: ReenactServer, room: string, fps: number, durationM
   } finally {
     session.close();
   }
-  // Markers heard in the first two seconds meet a pipeline (and a delay line) still settling.
-  const t0 = session.publishedAt + 2000;
+  // Markers in the first four seconds meet a pipeline and a delay line still settling (the
+  // receive-path skew is a median of readings taken once a second).
+  const t0 = session.publishedAt + 4000;
   const samples = session.avSamples().filter((s) => s.at > t0);
   const voiceParts = session.voice;
   assert.ok(voiceParts, 'the session has a voice');
@@ -99,19 +100,20 @@ for (const fps of [15, 30]) {
   test(`the actor's voice reaches the viewer beside the synthesized face, in sync at ${fps} fps (EBU R37)`, { timeout: 240_000 }, async () => {
     const srv = await startServer({ measurement: true, stage: 'reenact' });
     servers.push(srv);
-    const r = await voiceRun(srv, `voice-${fps}`, fps, 12_000);
+    // 24 s: twenty markers after the settling, so p5 and p95 are not the extremes of a handful.
+    const r = await voiceRun(srv, `voice-${fps}`, fps, 24_000);
     console.log(`# voice at ${fps} fps: ${describe(r)}`);
     assertInSync(r, `${fps} fps`);
     // About 100 chunks a second reach the viewer, with sound in them, and no gaps.
-    assert.ok(r.audible > 0.8 * 100 * 10, `too little sound reached the viewer: ${describe(r)}`);
+    assert.ok(r.audible > 0.8 * 100 * 22, `too little sound reached the viewer: ${describe(r)}`);
     assert.equal(r.gaps, 0, `gaps in the voice: ${describe(r)}`);
-    // The server reports the delay it applies: at least the video's processing time here, and
-    // the voice's whole delay no more than the picture's (audio latency ≤ video latency + 20 ms).
+    // The server reports the delay it applies: at least the video's processing time here, and no
+    // more than the picture's own delay from the actor to the viewer.
     const delays = r.stats.map((s) => s.audioDelayMs).filter((d): d is number => d !== undefined);
     assert.ok(delays.length > 3, 'session stats carry the applied audio delay');
     const serverP50 = percentile(r.stats.map((s) => s.serverMsP50).filter((v) => v > 0), 50);
     assert.ok(percentile(delays, 50) >= serverP50 - 15, `applied delay p50 ${percentile(delays, 50)} ms, video processing p50 ${serverP50} ms`);
-    assert.ok(percentile(r.audioMs, 50) <= percentile(r.videoMs, 50) + 20, `audio latency p50 ${percentile(r.audioMs, 50)} ms, video ${percentile(r.videoMs, 50)} ms`);
+    assert.ok(percentile(delays, 50) <= percentile(r.videoMs, 50), `applied delay p50 ${percentile(delays, 50)} ms, video latency p50 ${percentile(r.videoMs, 50)} ms`);
     const metrics = (await srv.metrics.render()).body;
     assert.match(metrics, /reenact_audio_frames_total\{direction="out"\} [1-9]/);
     assert.match(metrics, /reenact_audio_delay_seconds_count [1-9]/);
@@ -133,6 +135,7 @@ test('audio keeps flowing and stays in sync while video frames are dropped and t
   // every later one must be inside it.
   assert.ok(r.offsets.length >= 0.7 * r.markersSent, `too few markers heard: ${describe(r)}`);
   const settled = r.offsets.filter((_, i) => (r.atMs[i] as number) > 6000 + 2500);
+  // (markers before 4 s are not counted at all: see voiceRun)
   assert.ok(settled.length >= 3, `too few markers after the stall: ${describe(r)}`);
   for (const o of settled) assert.ok(o <= EARLY_MS && o >= LATE_MS, `offset ${o.toFixed(1)} ms after recovery: ${describe(r)}`);
   const mid = percentile(r.offsets, 50);

@@ -30,7 +30,7 @@ import { MediaStatsSampler, StatsPanel } from './stats.ts';
 import { SynthWatcher } from './synth.ts';
 import { TargetGallery } from './targets.ts';
 import { TrackSender } from './track-sender.ts';
-import { $, roomFromQuery, setBanner } from './ui.ts';
+import { $, fillDevicePicker, roomFromQuery, setBanner } from './ui.ts';
 
 const params = new URLSearchParams(location.search);
 const room = roomFromQuery(params);
@@ -197,17 +197,7 @@ async function startCamera(deviceId?: string): Promise<void> {
 }
 
 async function fillCameraPicker(current: string | undefined): Promise<void> {
-  const select = $<HTMLSelectElement>('camera');
-  const cams = await listCameras().catch(() => []);
-  select.replaceChildren(
-    ...cams.map((c, i) => {
-      const o = document.createElement('option');
-      o.value = c.deviceId;
-      o.textContent = c.label || `camera ${i + 1}`;
-      o.selected = c.deviceId === current;
-      return o;
-    }),
-  );
+  fillDevicePicker($<HTMLSelectElement>('camera'), await listCameras().catch(() => []), current, 'camera');
 }
 
 /** Opens (or switches) the microphone; failing leaves the camera going and says why. */
@@ -235,18 +225,7 @@ async function startMicrophone(deviceId?: string): Promise<void> {
   old?.getTracks().forEach((t) => t.stop());
   note.textContent = '';
   document.body.dataset['mic'] = 'on';
-  const select = $<HTMLSelectElement>('microphone');
-  const current = track?.getSettings().deviceId;
-  const mics = await listMicrophones().catch(() => []);
-  select.replaceChildren(
-    ...mics.map((m, i) => {
-      const o = document.createElement('option');
-      o.value = m.deviceId;
-      o.textContent = m.label || `microphone ${i + 1}`;
-      o.selected = m.deviceId === current;
-      return o;
-    }),
-  );
+  fillDevicePicker($<HTMLSelectElement>('microphone'), await listMicrophones().catch(() => []), track?.getSettings().deviceId, 'microphone');
 }
 
 /** Mute stops sending (the producer pauses) and silences the track; the room hears nothing until unmuted. */

@@ -170,13 +170,18 @@ export class SynthWatcher {
     }
   }
 
-  async #attach(producerId: string): Promise<void> {
-    if (this.#closed) return;
+  /** Consumes a producer unless the watcher closed meanwhile (then the consumer is released). */
+  async #consume(producerId: string): Promise<msc.Consumer | undefined> {
+    if (this.#closed) return undefined;
     const consumer = await this.#client.consume(producerId);
-    if (this.#closed) {
-      consumer.close();
-      return;
-    }
+    if (!this.#closed) return consumer;
+    consumer.close();
+    return undefined;
+  }
+
+  async #attach(producerId: string): Promise<void> {
+    const consumer = await this.#consume(producerId);
+    if (!consumer) return;
     this.#consumer?.close();
     this.#consumer = consumer;
     if (this.#opts.lowLatency) this.#hint = applyLowLatency(consumer.rtpReceiver, this.#opts.jitterBufferTargetMs ?? 0);
@@ -186,12 +191,8 @@ export class SynthWatcher {
   }
 
   async #attachAudio(producerId: string): Promise<void> {
-    if (this.#closed) return;
-    const consumer = await this.#client.consume(producerId);
-    if (this.#closed) {
-      consumer.close();
-      return;
-    }
+    const consumer = await this.#consume(producerId);
+    if (!consumer) return;
     this.#audio?.close();
     this.#audio = consumer;
     await this.#play();

@@ -46,3 +46,16 @@ export function setBanner(b: Banner, onAction: () => void): void {
   lastAction = onAction;
   btn.addEventListener('click', onAction);
 }
+
+/** Fills a device <select> (cameras, microphones), labelled once permission is given, with `current` selected. */
+export function fillDevicePicker(select: HTMLSelectElement, devices: MediaDeviceInfo[], current: string | undefined, noun: string): void {
+  select.replaceChildren(
+    ...devices.map((d, i) => {
+      const o = document.createElement('option');
+      o.value = d.deviceId;
+      o.textContent = d.label || `${noun} ${i + 1}`;
+      o.selected = d.deviceId === current;
+      return o;
+    }),
+  );
+}
