@@ -105,3 +105,44 @@ test('the degrade controller steps up under sustained overload and back down onc
   }
   assert.deepEqual(changes.slice(), [1, 2, 1, 0]);
 });
+
+import { RigidFilter } from '../server/src/tracking/rigid-filter.ts';
+import { fromCanonicalSpace, toCanonicalSpace, type PoseFit } from '../server/src/tracking/pose.ts';
+import { DEFAULT_ONE_EURO } from '../server/src/tracking/one-euro.ts';
+
+function rotationY(deg: number): Float64Array {
+  const a = (deg * Math.PI) / 180;
+  return new Float64Array([Math.cos(a), 0, Math.sin(a), 0, 1, 0, -Math.sin(a), 0, Math.cos(a)]);
+}
+
+test('canonical space round-trips, and the rigid filter smooths a shaking head while a turn passes with little lag', { timeout: 5000 }, () => {
+  // Image points → canonical → image again are the same points.
+  const fit: PoseFit = { rotation: rotationY(20), scale: 12.5, t: new Float64Array([320, -240, -10]) };
+  const pts = new Float32Array([10, 20, 3, -40, 5, 7, 100, -60, 0]);
+  const canon = new Float32Array(9);
+  const back = new Float32Array(9);
+  toCanonicalSpace(pts, 3, fit, canon);
+  fromCanonicalSpace(canon, 3, fit, back);
+  for (let i = 0; i < 9; i++) assert.ok(Math.abs((back[i] ?? 0) - (pts[i] ?? 0)) < 1e-3, `point value ${i}: ${back[i]} vs ${pts[i]}`);
+
+  // A still head whose fitted yaw shakes ±1° frame to frame comes out within a fraction of that.
+  const filter = new RigidFilter(DEFAULT_ONE_EURO);
+  const yawOf = (f: PoseFit): number => (Math.atan2(f.rotation[2] ?? 0, f.rotation[8] ?? 1) * 180) / Math.PI;
+  let spread = 0;
+  for (let n = 0; n < 60; n++) {
+    const out = filter.apply({ rotation: rotationY(n % 2 ? 1 : -1), scale: 12.5, t: new Float64Array([320, -240, 0]) }, n * 33, 200);
+    if (n > 30) spread = Math.max(spread, Math.abs(yawOf(out)));
+    // Always a proper rotation: unit rows.
+    const r = out.rotation;
+    assert.ok(Math.abs(Math.hypot(r[0] ?? 0, r[1] ?? 0, r[2] ?? 0) - 1) < 1e-6);
+  }
+  assert.ok(spread < 0.5, `±1° of shake came out as ±${spread.toFixed(2)}°`);
+  // A 30° turn over a third of a second is followed to within 3° three frames after it ends.
+  filter.reset();
+  let last = 0;
+  for (let n = 0; n < 20; n++) {
+    const yaw = Math.min(30, Math.max(0, (n - 5) * 3));
+    last = yawOf(filter.apply({ rotation: rotationY(yaw), scale: 12.5, t: new Float64Array([320, -240, 0]) }, n * 33, 200));
+    if (n === 18) assert.ok(Math.abs(last - 30) < 3, `yaw ${last.toFixed(1)}° three frames after a turn to 30°`);
+  }
+});

@@ -7,6 +7,7 @@
  *
  *   npm run eval:fidelity -- [--frames 150] [--size 256] [--drivers d3,t1] [--targets s1,s18]
  *                            [--graders mediapipe,dlib] [--out loadtest/out/fidelity] [--strips docs/img]
+ *                            [--retarget JSON] [--tracker-filter off|JSON] [--tracker-mode rigid [--expression-filter JSON]]
  */
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -45,6 +46,10 @@ async function main(): Promise<void> {
       retarget: { type: 'string' },
       /** The driving tracker's landmark filter: 'off', or One Euro parameters as JSON. Default: the tracker's. */
       'tracker-filter': { type: 'string' },
+      /** 'rigid': filter the head's rigid motion only (Tracker filterMode); default 'landmarks'. */
+      'tracker-mode': { type: 'string' },
+      /** With --tracker-mode rigid: One Euro parameters for the expression as JSON (default none). */
+      'expression-filter': { type: 'string' },
     },
   });
   const drivers = [...fixtureClips('driving', a.drivers), ...fixtureClips('talking', a.drivers)];
@@ -56,7 +61,12 @@ async function main(): Promise<void> {
     else throw new TypeError(`unknown grader ${g} (mediapipe, dlib)`);
   }
   const tf = a['tracker-filter'];
-  const tracker = await Tracker.create({ threads: 1, detectIntervalMs: 0, filter: tf === 'off' ? false : tf ? (JSON.parse(tf) as Partial<OneEuroParams>) : undefined,
+  const mode = a['tracker-mode'] ?? 'landmarks';
+  if (mode !== 'landmarks' && mode !== 'rigid') throw new TypeError(`--tracker-mode must be landmarks or rigid, got ${mode}`);
+  const ef = a['expression-filter'];
+  const tracker = await Tracker.create({
+    threads: 1, detectIntervalMs: 0, filter: tf === 'off' ? false : tf ? (JSON.parse(tf) as Partial<OneEuroParams>) : undefined,
+    filterMode: mode, expressionFilter: ef ? (JSON.parse(ef) as Partial<OneEuroParams>) : undefined,
   });
   const t0 = Date.now();
   try {

@@ -175,3 +175,16 @@ export function toCanonicalSpace(lm: Float32Array, count: number, fit: PoseFit, 
     out[3 * i + 2] = ((r[2] ?? 0) * x + (r[5] ?? 0) * y + (r[8] ?? 0) * z) * inv;
   }
 }
+
+/** The inverse of toCanonicalSpace: image landmarks s·R·c + t (y and z flipped back), written to `out`. */
+export function fromCanonicalSpace(canon: Float32Array, count: number, fit: PoseFit, out: Float32Array): void {
+  const r = fit.rotation;
+  const s = fit.scale;
+  const t0 = fit.t[0] ?? 0, t1 = fit.t[1] ?? 0, t2 = fit.t[2] ?? 0;
+  for (let i = 0; i < count; i++) {
+    const x = canon[3 * i] ?? 0, y = canon[3 * i + 1] ?? 0, z = canon[3 * i + 2] ?? 0;
+    out[3 * i] = s * ((r[0] ?? 0) * x + (r[1] ?? 0) * y + (r[2] ?? 0) * z) + t0;
+    out[3 * i + 1] = -(s * ((r[3] ?? 0) * x + (r[4] ?? 0) * y + (r[5] ?? 0) * z) + t1);
+    out[3 * i + 2] = -(s * ((r[6] ?? 0) * x + (r[7] ?? 0) * y + (r[8] ?? 0) * z) + t2);
+  }
+}

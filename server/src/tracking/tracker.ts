@@ -6,6 +6,9 @@
  * model. The largest detected face is tracked; a detection every detectIntervalMs while
  * tracking keeps the face count fresh. Landmarks are One-Euro filtered, then pose (Procrustes
  * to the canonical mesh) and expression (pose-normalised offsets + named parameters) follow.
+ * With filterMode 'rigid' the pose is fitted to the raw landmarks and filtered as a rigid
+ * motion instead (rigid-filter.ts), the expression is read from the raw landmarks (or its own
+ * lighter filter), and the smoothed landmarks are that shape put back with the smoothed pose.
  *
  * Models run in an InferenceRunner worker (shared across trackers when passed in; owned and
  * closed with the tracker otherwise). Pre- and post-processing run on the caller's thread in
@@ -25,7 +28,8 @@ import { ExpressionSolver } from './expression.ts';
 import { DEFAULT_ATTENTION, FACE_HANDLER, faceHandlerSpec, landmarkModelName, type FaceModelRequest } from './face-models-handler.ts';
 import { assembleLandmarks, landmarkCountFor } from './landmark-assembly.ts';
 import { DEFAULT_ONE_EURO, OneEuroVector, type OneEuroParams } from './one-euro.ts';
-import { loadCanonicalMesh, PoseSolver, poseFromFit, toCanonicalSpace } from './pose.ts';
+import { fromCanonicalSpace, loadCanonicalMesh, PoseSolver, poseFromFit, toCanonicalSpace, type PoseFit } from './pose.ts';
+import { RigidFilter } from './rigid-filter.ts';
 import { letterboxToAffine, projectLandmarks, rectFromDetection, rectFromLandmarks, rectToAffine, warpToTensor, type Rect } from './roi.ts';
 import { TrackerError, emptyResult, toFaceTrack, type TrackResult } from './track-result.ts';
 
@@ -52,6 +56,14 @@ export interface TrackerOptions {
   detectIntervalMs?: number;
   /** One Euro parameters, or false for raw landmarks. */
   filter?: Partial<OneEuroParams> | false;
+  /**
+   * What the filter smooths: every landmark coordinate ('landmarks', the default), or the head's
+   * rigid motion only ('rigid': the expression passes unfiltered unless expressionFilter is
+   * given). Measured on the fidelity matrix in docs/rendering.md ("Tried and not kept").
+   */
+  filterMode?: 'landmarks' | 'rigid';
+  /** 'rigid' mode: One Euro on the canonical-space shape (speeds in face widths per second). */
+  expressionFilter?: Partial<OneEuroParams>;
   logger?: Logger;
 }
 
@@ -92,6 +104,10 @@ export class Tracker {
   readonly #pose: PoseSolver;
   readonly #expr: ExpressionSolver;
   readonly #filter: OneEuroVector | null;
+  readonly #rigid: RigidFilter | null;
+  /** 'rigid' mode: the expression's own filter, in canonical space (speeds in face widths). */
+  readonly #exprFilter: OneEuroVector | null;
+  readonly #faceWidth: number;
   readonly #count: number;
   // Per-frame buffers, allocated once. Request buffers travel to the worker and back.
   #detReq: FaceModelRequest;
@@ -100,6 +116,8 @@ export class Tracker {
   readonly #projected: Float32Array;
   readonly #smoothed: Float32Array;
   readonly #canonical: Float32Array;
+  /** Every point (irises too) in canonical space, for putting the landmarks back together. */
+  readonly #canonicalAll: Float32Array;
   readonly #offsets: Float32Array;
   #roi: Rect | null = null;
   #faces = 0;
@@ -123,13 +141,23 @@ export class Tracker {
     this.#pose = new PoseSolver(mesh);
     this.#expr = new ExpressionSolver(mesh);
     this.#count = landmarkCountFor(this.#attention);
-    this.#filter = opts.filter === false ? null : new OneEuroVector(this.#count * 3, { ...DEFAULT_ONE_EURO, ...opts.filter });
+    const rigid = opts.filterMode === 'rigid';
+    this.#filter = opts.filter === false || rigid ? null : new OneEuroVector(this.#count * 3, { ...DEFAULT_ONE_EURO, ...opts.filter });
+    this.#rigid = opts.filter === false || !rigid ? null : new RigidFilter({ ...DEFAULT_ONE_EURO, ...opts.filter });
+    this.#exprFilter = this.#rigid && opts.expressionFilter ? new OneEuroVector(this.#count * 3, { ...DEFAULT_ONE_EURO, ...opts.expressionFilter }) : null;
+    let lo = Infinity, hi = -Infinity;
+    for (let i = 0; i < mesh.vertices.length; i += 3) {
+      lo = Math.min(lo, mesh.vertices[i] ?? 0);
+      hi = Math.max(hi, mesh.vertices[i] ?? 0);
+    }
+    this.#faceWidth = hi > lo ? hi - lo : 1;
     this.#detReq = allocRequest('detector', 'faceDetector');
     this.#lmReq = allocRequest('landmarks', landmarkModelName(this.#attention));
     this.#raw = new Float32Array(this.#count * 3);
     this.#projected = new Float32Array(this.#count * 3);
     this.#smoothed = new Float32Array(this.#count * 3);
     this.#canonical = new Float32Array(LANDMARK_COUNT * 3);
+    this.#canonicalAll = new Float32Array(this.#count * 3);
     this.#offsets = new Float32Array(LANDMARK_COUNT * 3);
   }
 
@@ -188,6 +216,8 @@ export class Tracker {
     this.#faces = 0;
     this.#lastDetectMs = -Infinity;
     this.#filter?.reset();
+    this.#rigid?.reset();
+    this.#exprFilter?.reset();
   }
 
   /** Tracks one frame and returns the public FaceTrack shape (copies). */
@@ -309,10 +339,20 @@ export class Tracker {
   }
 
   #finish(result: TrackResult, roi: Rect, presence: number, timeMs: number): void {
-    this.#smoothed.set(this.#projected);
-    this.#filter?.apply(this.#smoothed, timeMs, roi.width / 1.5);
-    const fit = this.#pose.solve(this.#smoothed);
-    toCanonicalSpace(this.#smoothed, LANDMARK_COUNT, fit, this.#canonical);
+    let fit: PoseFit;
+    if (this.#rigid) {
+      const raw = this.#pose.solve(this.#projected);
+      toCanonicalSpace(this.#projected, this.#count, raw, this.#canonicalAll);
+      this.#exprFilter?.apply(this.#canonicalAll, timeMs, this.#faceWidth);
+      fit = this.#rigid.apply(raw, timeMs, roi.width / 1.5);
+      fromCanonicalSpace(this.#canonicalAll, this.#count, fit, this.#smoothed);
+      this.#canonical.set(this.#canonicalAll.subarray(0, LANDMARK_COUNT * 3));
+    } else {
+      this.#smoothed.set(this.#projected);
+      this.#filter?.apply(this.#smoothed, timeMs, roi.width / 1.5);
+      fit = this.#pose.solve(this.#smoothed);
+      toCanonicalSpace(this.#smoothed, LANDMARK_COUNT, fit, this.#canonical);
+    }
     this.#expr.offsets(this.#canonical, this.#offsets);
     result.faces = this.#faces;
     result.score = presence;
