@@ -15,6 +15,7 @@ import { spawn } from 'node:child_process';
 import type { NodePeer } from '../server/src/rtc/node-peer.ts';
 import { RTCAudioSink, RTCAudioSource } from '../server/src/rtc/wrtc.ts';
 import { median } from '../server/src/util/stats.ts';
+import { percentile } from './peers.ts';
 
 export const SAMPLE_RATE = 48_000;
 const CHUNK = SAMPLE_RATE / 100;
@@ -137,12 +138,6 @@ export class VoiceSender {
   }
 }
 
-export interface ListenOptions {
-  /** Producer label to consume (default synthesized). */
-  label?: 'synthesized';
-  waitProducerMs?: number;
-}
-
 /**
  * Consumes a room's synthesized audio (following a replacement producer),
  * counts what arrives and finds marker onsets.
@@ -167,9 +162,9 @@ export class VoiceListener {
     this.#peer = peer;
   }
 
-  static async start(peer: NodePeer, opts: ListenOptions = {}): Promise<VoiceListener> {
+  static async start(peer: NodePeer): Promise<VoiceListener> {
     const listener = new VoiceListener(peer);
-    const isVoice = (p: { label: string; kind: string }): boolean => p.label === (opts.label ?? 'synthesized') && p.kind === 'audio';
+    const isVoice = (p: { label: string; kind: string }): boolean => p.label === 'synthesized' && p.kind === 'audio';
     peer.onNotification((n) => {
       if (n.method === 'newProducer' && isVoice(n.data)) void listener.#consume(n.data.producerId).catch(() => undefined);
     });
@@ -178,9 +173,6 @@ export class VoiceListener {
     return listener;
   }
 
-  get listening(): boolean {
-    return this.#sink !== undefined;
-  }
 
   close(): void {
     if (this.#closed) return;
@@ -310,12 +302,6 @@ export interface AudioReport {
   gaps: number;
 }
 
-function pct(values: readonly number[], p: number): number {
-  if (!values.length) return Number.NaN;
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] as number;
-}
-
 const round1 = (v: number): number => Math.round(v * 10) / 10;
 
 /** Builds overall.audio from each session's markers inside its window. */
@@ -331,17 +317,17 @@ export function audioReport(sessions: readonly { index: number; samples: readonl
       gaps: s.listener.gaps,
       markersSent: s.markersSent,
       markersHeard: off.length,
-      offsetP50Ms: round1(pct(off, 50)),
-      offsetP5Ms: round1(pct(off, 5)),
-      offsetP95Ms: round1(pct(off, 95)),
-      audioLatencyP50Ms: round1(pct(s.samples.map((x) => x.audioMs), 50)),
+      offsetP50Ms: round1(percentile(off, 50)),
+      offsetP5Ms: round1(percentile(off, 5)),
+      offsetP95Ms: round1(percentile(off, 95)),
+      audioLatencyP50Ms: round1(percentile(s.samples.map((x) => x.audioMs), 50)),
     };
   });
   return {
     sessions: per,
-    offsetP50Ms: round1(pct(all, 50)),
-    offsetP5Ms: round1(pct(all, 5)),
-    offsetP95Ms: round1(pct(all, 95)),
+    offsetP50Ms: round1(percentile(all, 50)),
+    offsetP5Ms: round1(percentile(all, 5)),
+    offsetP95Ms: round1(percentile(all, 95)),
     withinEbuR37: all.length ? all.filter((o) => o <= 40 && o >= -60).length / all.length : Number.NaN,
     gaps: per.reduce((n, s) => n + s.gaps, 0),
   };

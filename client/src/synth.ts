@@ -98,10 +98,6 @@ export class SynthWatcher {
     return this.#audioState;
   }
 
-  get audioConsumer(): msc.Consumer | undefined {
-    return this.#audio;
-  }
-
   /** Starts the sound after the autoplay policy held it back (call from a click). */
   async unmute(): Promise<void> {
     const video = this.#opts.video;

@@ -221,9 +221,6 @@ export class AudioRelay {
     this.#line.setTarget(ms);
   }
 
-  get attached(): boolean {
-    return this.#sink !== undefined;
-  }
 
   stats(): AudioRelayStats {
     return {

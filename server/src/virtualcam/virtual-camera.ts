@@ -263,7 +263,8 @@ export class VirtualCamera {
       this.#stats.audioLeadMs = (leadFrames * 1000) / d.sampleRate;
       this.#log.info('writing sound', { to: out.description, sampleRate: d.sampleRate, channels: d.channelCount });
     }
-    if (this.#audioOut.write(new Int16Array(d.samples))) this.#stats.audioChunks++;
+    // The output copies what it keeps (the sink reuses its buffer).
+    if (this.#audioOut.write(d.samples)) this.#stats.audioChunks++;
     else this.#stats.audioRefused++;
   }
 
