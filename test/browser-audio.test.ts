@@ -87,7 +87,8 @@ for (const fps of [30, 15]) {
       results.push(summary);
       console.log(`# Chromium A/V at ${fps} fps: ${JSON.stringify(summary)}`);
       assert.ok(level > 0.2, `the actor's level meter stays low (${level})`);
-      assert.ok(offsets.length >= 8, `too few markers paired with shown frames: ${JSON.stringify(summary)}`);
+      // A sample-size guard: a marker pairs only where three stamped frames were shown around it.
+      assert.ok(offsets.length >= Math.max(5, heard.length / 2), `too few markers paired with shown frames: ${JSON.stringify(summary)}`);
       // A guard against gross desync only. EBU R37 (−60…+40 ms at p95) is met by the wrtc load test
       // (test/audio.test.ts) but not reliably here: with a Chromium sender the reenactor's
       // receive-path skew estimate drifts by up to ~100 ms over a session (docs/audio.md), and the

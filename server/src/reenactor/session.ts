@@ -37,7 +37,7 @@ const TRACK_BURST = 15;
 const DELAY_WINDOW = 9;
 /** How often the receive-path skew between the actor's voice and picture is read, ms. */
 const SKEW_EVERY_MS = 1000;
-/** The skew readings kept (their median is used): five seconds, so one CPU hiccup does not move the voice. */
+/** The skew readings kept (their lowest is used): five seconds. */
 const SKEW_WINDOW = 5;
 
 type Queued = { frame: I420; meta: FrameMeta } | { track: TrackMessage; meta: FrameMeta };
@@ -142,7 +142,7 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
       stageMs: this.#stageMs,
       serverMs: this.#serverMs,
       ...this.#stage.status,
-      ...(this.#audio ? { audio: { ...this.#audio.stats(), ...(this.#skews.length ? { inputSkewMs: median(this.#skews) } : {}) } } : {}),
+      ...(this.#audio ? { audio: { ...this.#audio.stats(), ...(this.#skews.length ? { inputSkewMs: this.#inputSkew() } : {}) } } : {}),
     };
     this.#stageMs = {};
     this.#serverMs = [];
@@ -203,7 +203,16 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
    */
   #updateAudioDelay(): void {
     if (!this.#audio || !this.#recentMs.length) return;
-    this.#audio.setTargetDelay(median(this.#recentMs) + (this.#skews.length ? median(this.#skews) : 0));
+    this.#audio.setTargetDelay(median(this.#recentMs) + this.#inputSkew());
+  }
+
+  /**
+   * The lowest of the last few skew readings: a burst of slow frames (a keyframe wait or the
+   * bandwidth ramp at the start of a browser's stream) inflates single readings for seconds, and
+   * holding the voice for it made it later than the picture; the low envelope follows real skew.
+   */
+  #inputSkew(): number {
+    return this.#skews.length ? Math.min(...this.#skews) : 0;
   }
 
   async #readSkew(): Promise<void> {
