@@ -58,6 +58,17 @@ export const rtpCapabilitiesSchema = z
  * "microphone" (audio); the reenactor publishes "synthesized", a video and an
  * audio producer from one peer (the voice delayed to match the face).
  */
+/**
+ * What the synthesized video shows (docs/rendering.md, "Output profiles"): the face square, the
+ * target's whole picture with the face pasted back, or a fixed canvas for calls framed on the face.
+ */
+export const OUTPUT_PROFILES = ['face', 'frame', '720p', '1080p', '720x1280'] as const;
+export type OutputProfile = (typeof OUTPUT_PROFILES)[number];
+
+export function isOutputProfile(v: unknown): v is OutputProfile {
+  return typeof v === 'string' && (OUTPUT_PROFILES as readonly string[]).includes(v);
+}
+
 export const ProducerLabels = ['camera', 'microphone', 'synthesized'] as const;
 export type ProducerLabel = (typeof ProducerLabels)[number];
 
@@ -124,7 +135,7 @@ export const requestSchema = z.discriminatedUnion('method', [
   z.object({ method: z.literal('listTargets'), data: z.object({}).strict() }),
   z.object({ method: z.literal('setTarget'), data: z.object({ targetId: id }) }),
   z.object({ method: z.literal('resetNeutral'), data: z.object({}).strict() }),
-  z.object({ method: z.literal('setOptions'), data: z.object({ sideBySide: z.boolean().optional(), lipZero: z.boolean().optional() }).strict() }),
+  z.object({ method: z.literal('setOptions'), data: z.object({ sideBySide: z.boolean().optional(), lipZero: z.boolean().optional(), output: z.enum(OUTPUT_PROFILES).optional() }).strict() }),
 ]);
 
 export type ClientRequest = z.infer<typeof requestSchema>;
@@ -199,6 +210,8 @@ export interface SessionOptions {
    * server's REENACT_LIP_ZERO sets the default for new rooms.
    */
   lipZero: boolean;
+  /** Output profile; side by side always shows the face square. REENACT_OUTPUT sets the default. */
+  output: OutputProfile;
 }
 
 /** Once a second, to the room, while a session runs. */

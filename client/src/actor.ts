@@ -19,7 +19,7 @@
  * and the console).
  */
 import type { types as msc } from 'mediasoup-client';
-import type { Notification, SessionOptions } from '../../shared/protocol.ts';
+import { isOutputProfile, type Notification, type SessionOptions } from '../../shared/protocol.ts';
 import { bannerFor, type PageFacts } from './banner.ts';
 import { CameraError, listCameras, openCamera } from './camera.ts';
 import { LevelMeter, listMicrophones, microphoneAdvice, openMicrophone } from './microphone.ts';
@@ -256,22 +256,24 @@ function startLive(): void {
 function showOptions(o: SessionOptions): void {
   $<HTMLInputElement>('sbs').checked = o.sideBySide;
   $<HTMLInputElement>('lipzero').checked = o.lipZero;
+  $<HTMLSelectElement>('output').value = o.output;
+  document.body.dataset['output'] = o.output;
 }
 
 type Control = 'resetNeutral' | keyof SessionOptions;
-const OPTION_BOX: Record<keyof SessionOptions, string> = { sideBySide: 'sbs', lipZero: 'lipzero' };
 
-async function request(what: Control, value?: boolean): Promise<void> {
+async function request<K extends Control>(what: K, value?: K extends keyof SessionOptions ? SessionOptions[K] : never): Promise<void> {
   const client = live?.client;
   try {
     if (!client) throw new Error('not connected');
     if (what === 'resetNeutral') await client.signal.request('resetNeutral', {});
-    else showOptions(await client.signal.request('setOptions', { [what]: value ?? false }));
+    else showOptions(await client.signal.request('setOptions', { [what]: value }));
     controlsNote(what === 'resetNeutral' ? 'Neutral pose reset.' : '');
     document.body.dataset['lastControl'] = `${what}:ok`;
   } catch (err) {
     const { code, message } = toCoded(err);
-    if (what !== 'resetNeutral') $<HTMLInputElement>(OPTION_BOX[what]).checked = !value;
+    const box = what === 'sideBySide' ? 'sbs' : what === 'lipZero' ? 'lipzero' : null;
+    if (box) $<HTMLInputElement>(box).checked = !value;
     controlsNote(`${code}: ${describeCode(code)} (${message})`, code);
     document.body.dataset['lastControl'] = `${what}:${code}`;
   }
@@ -286,6 +288,10 @@ function wireControls(): void {
   });
   $<HTMLInputElement>('sbs').addEventListener('change', (e) => void request('sideBySide', (e.target as HTMLInputElement).checked));
   $<HTMLInputElement>('lipzero').addEventListener('change', (e) => void request('lipZero', (e.target as HTMLInputElement).checked));
+  $<HTMLSelectElement>('output').addEventListener('change', (e) => {
+    const v = (e.target as HTMLSelectElement).value;
+    if (isOutputProfile(v)) void request('output', v);
+  });
   $('reset').addEventListener('click', () => void request('resetNeutral'));
   $('popout').addEventListener('click', () => {
     if (document.pictureInPictureElement) void document.exitPictureInPicture();

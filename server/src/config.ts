@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { OUTPUT_PROFILES } from '../../shared/protocol.ts';
 
 const configSchema = z.object({
   /** HTTP/WebSocket listen address and port. REENACT_HOST, REENACT_PORT. */
@@ -50,6 +51,8 @@ const configSchema = z.object({
    * closed mouth (docs/rendering.md). REENACT_LIP_ZERO=0|1.
    */
   lipZero: z.coerce.boolean().default(true),
+  /** Output profile of new rooms (face, frame, 720p, 1080p, 720x1280; docs/rendering.md). REENACT_OUTPUT. */
+  output: z.enum(OUTPUT_PROFILES).default('face'),
   /** Output size of the rendered face (square), pixels. REENACT_RENDER_SIZE. */
   renderSize: z.coerce.number().int().min(128).max(1024).multipleOf(16).default(256),
   /** Per-frame server budget: sessions that keep missing it degrade; frames that waited twice it are dropped. REENACT_BUDGET_MS. */
@@ -95,6 +98,7 @@ const envNames: Record<keyof z.input<typeof configSchema>, string> = {
   tlsKey: 'REENACT_TLS_KEY',
   heartbeatTimeoutMs: 'REENACT_HEARTBEAT_TIMEOUT_MS',
   lipZero: 'REENACT_LIP_ZERO',
+  output: 'REENACT_OUTPUT',
   renderSize: 'REENACT_RENDER_SIZE',
   trackerModel: 'REENACT_TRACKER_MODEL',
   budgetMs: 'REENACT_BUDGET_MS',

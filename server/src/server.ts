@@ -101,7 +101,7 @@ export class ReenactServer {
   #roomSettings(roomId: string): SessionSettings {
     let s = this.#settings.get(roomId);
     if (!s) {
-      s = { targetId: this.#targets.defaultId, options: { sideBySide: false, lipZero: this.config.lipZero } };
+      s = { targetId: this.#targets.defaultId, options: { sideBySide: false, lipZero: this.config.lipZero, output: this.config.output } };
       this.#settings.set(roomId, s);
     }
     return s;

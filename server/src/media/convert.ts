@@ -65,28 +65,40 @@ export function rgbaToI420(src: Uint8Array, srcW: number, srcH: number, dst: Uin
 /**
  * Nearest-neighbour scale of the centred square crop of an I420 frame into an
  * I420 frame of width dstW at column dstX, size×size. Used for the driving
- * half of side-by-side output and for passthrough fallback at render size.
+ * half of side-by-side output.
  */
 export function i420CropScale(src: Uint8Array, w: number, h: number, dst: Uint8Array, dstW: number, dstH: number, size: number, dstX = 0): void {
   const side = Math.min(w, h);
-  const x0 = (w - side) >> 1;
-  const y0 = (h - side) >> 1;
-  const step = side / size;
-  for (let y = 0; y < size; y++) {
-    const sy = y0 + Math.floor(y * step);
-    for (let x = 0; x < size; x++) dst[y * dstW + dstX + x] = src[sy * w + x0 + Math.floor(x * step)] ?? 16;
+  i420Scale(src, w, h, (w - side) >> 1, (h - side) >> 1, side, side, dst, dstW, dstH, dstX, size, size);
+}
+
+/**
+ * Nearest-neighbour scale of an I420 frame onto a whole dstW×dstH I420 frame, cropped at the centre
+ * to its aspect (cover). Used for passthrough fallback at the output's size.
+ */
+export function i420Cover(src: Uint8Array, w: number, h: number, dst: Uint8Array, dstW: number, dstH: number): void {
+  const k = Math.min(w / dstW, h / dstH);
+  const cw = Math.min(w, Math.round(dstW * k)), ch = Math.min(h, Math.round(dstH * k));
+  i420Scale(src, w, h, (w - cw) >> 1 & ~1, (h - ch) >> 1 & ~1, cw, ch, dst, dstW, dstH, 0, dstW, dstH);
+}
+
+/** Nearest-neighbour scale of the rect (x0, y0, cw, ch) of src into the outW×outH rect at column dstX of dst. */
+function i420Scale(src: Uint8Array, w: number, h: number, x0: number, y0: number, cw: number, ch: number, dst: Uint8Array, dstW: number, dstH: number, dstX: number, outW: number, outH: number): void {
+  const sx = cw / outW, sy = ch / outH;
+  for (let y = 0; y < outH; y++) {
+    const row = (y0 + Math.floor(y * sy)) * w + x0;
+    for (let x = 0; x < outW; x++) dst[y * dstW + dstX + x] = src[row + Math.floor(x * sx)] ?? 16;
   }
-  const cw = (w + 1) >> 1;
+  const scw = (w + 1) >> 1;
   const uOff = w * h;
-  const vOff = uOff + cw * ((h + 1) >> 1);
+  const vOff = uOff + scw * ((h + 1) >> 1);
   const dcw = dstW >> 1;
   const duOff = dstW * dstH;
   const dvOff = duOff + dcw * (dstH >> 1);
-  const half = size >> 1;
-  for (let y = 0; y < half; y++) {
-    const sy = (y0 >> 1) + Math.floor(y * step);
-    for (let x = 0; x < half; x++) {
-      const si = sy * cw + (x0 >> 1) + Math.floor(x * step);
+  for (let y = 0; y < outH >> 1; y++) {
+    const row = ((y0 >> 1) + Math.floor(y * sy)) * scw + (x0 >> 1);
+    for (let x = 0; x < outW >> 1; x++) {
+      const si = row + Math.floor(x * sx);
       const di = y * dcw + (dstX >> 1) + x;
       dst[duOff + di] = src[uOff + si] ?? 128;
       dst[dvOff + di] = src[vOff + si] ?? 128;

@@ -17,11 +17,16 @@ import { faceHandlerSpec } from '../tracking/face-models-handler.ts';
 import { Tracker, toFaceTrack } from '../tracking/tracker.ts';
 import type { FaceTrack } from '../../../shared/tracking.ts';
 import { GeometricRenderer } from '../render/renderer.ts';
-import { enrollTarget, type EnrolledTarget } from '../render/target.ts';
+import { enrollTarget, referencePicture, type EnrolledTarget } from '../render/target.ts';
+import { compositorFor, type Compositor } from '../render/compositor.ts';
+import type { OutputProfile } from '../../../shared/protocol.ts';
 import { i420CropScale, i420Size, i420ToRgba, rgbaToI420 } from '../media/convert.ts';
 import type { Logger } from '../logger.ts';
 
 export const REENACT_HANDLER = 'reenact';
+
+/** The live `frame` profile is scaled down to this longest side (a phone photo is 4000 px wide). */
+export const LIVE_FRAME_MAX_SIDE = 1920;
 
 export interface ReenactHandlerOptions {
   /** ORT intra-op threads for the face models. */
@@ -45,6 +50,8 @@ export type PipelineRequest =
       sideBySide: boolean;
       /** Renderer lip zero (RetargetParams.lipZero) for this session, from this frame on. */
       lipZero: boolean;
+      /** Output profile (side by side overrides it with the face square). */
+      output: OutputProfile;
       timeMs: number;
       /** A previous output buffer handed back for reuse. */
       recycle?: Uint8Array;
@@ -60,6 +67,7 @@ export type PipelineRequest =
       points: Float32Array | null;
       size: number;
       lipZero: boolean;
+      output: OutputProfile;
       timeMs: number;
       recycle?: Uint8Array;
       testDelayMs?: number;
@@ -72,7 +80,7 @@ export type PipelineRequest =
   | { op: 'enroll'; targetPath: string; size: number };
 
 export interface FrameResult {
-  /** I420, (sideBySide ? 2*size : size) × size. */
+  /** I420: width × height, (sideBySide ? 2*size : size) × size for the face square, the canvas otherwise. */
   data: Uint8Array;
   width: number;
   height: number;
@@ -106,6 +114,8 @@ class ReenactHandler implements InferenceHandler {
   readonly #log: Logger;
   readonly #sessions = new Map<string, PipelineSession>();
   readonly #targets = new Map<string, EnrolledTarget>();
+  /** Paste-back canvases by profile and target path (the layout does not depend on the render size). */
+  readonly #compositors = new Map<string, Compositor>();
 
   constructor(opts: ReenactHandlerOptions, models: LocalRunner, enrollTracker: Tracker, log: Logger) {
     this.#opts = opts;
@@ -224,13 +234,13 @@ class ReenactHandler implements InferenceHandler {
     const t1 = performance.now();
     const track = await s.tracker.track({ width, height, format: 'rgba', data: s.rgbaIn }, req.timeMs);
     const t2 = performance.now();
-    const out = await this.#render(s, track, size, req.timeMs, req.sideBySide, req.lipZero);
+    const out = await this.#render(s, track, size, req.timeMs, req.sideBySide ? 'sideBySide' : req.output ?? 'face', req.lipZero);
     if (req.sideBySide) i420CropScale(req.data, width, height, out.data, out.width, size, size, 0);
     const t3 = performance.now();
     const result: FrameResult = {
       data: out.data,
       width: out.width,
-      height: size,
+      height: out.height,
       input: req.data,
       face: track.faces > 0,
       timings: { convert: t1 - t0 + out.convertMs, track: t2 - t1, render: out.renderMs, pipeline: t3 - t0 },
@@ -245,12 +255,12 @@ class ReenactHandler implements InferenceHandler {
     const track = toFaceTrack(s.tracker.processLandmarks(req.points, req.timeMs));
     const t1 = performance.now();
     // No driving video exists on the server in privacy mode: side by side is not available.
-    const out = await this.#render(s, track, req.size, req.timeMs, false, req.lipZero);
+    const out = await this.#render(s, track, req.size, req.timeMs, req.output ?? 'face', req.lipZero);
     const t2 = performance.now();
     const result: FrameResult = {
       data: out.data,
       width: out.width,
-      height: req.size,
+      height: out.height,
       input: req.points,
       face: track.faces > 0,
       timings: { convert: out.convertMs, track: t1 - t0, render: out.renderMs, pipeline: t2 - t0 },
@@ -266,22 +276,41 @@ class ReenactHandler implements InferenceHandler {
     if (req.testThrow) throw new Error('injected stage failure (test hook)');
   }
 
-  /** Renders a track at `size` into a (recycled) I420 buffer; with sideBySide the left half is left for the caller. */
-  async #render(s: PipelineSession, track: FaceTrack, size: number, timeMs: number, sideBySide: boolean, lipZero: boolean): Promise<{ data: Uint8Array; width: number; renderMs: number; convertMs: number }> {
+  /**
+   * Renders a track at `size` into a (recycled) I420 buffer of the output's size: the face square
+   * (with 'sideBySide' twice as wide, the left half left for the caller) or the profile's canvas.
+   */
+  async #render(s: PipelineSession, track: FaceTrack, size: number, timeMs: number, output: OutputProfile | 'sideBySide', lipZero: boolean): Promise<{ data: Uint8Array; width: number; height: number; renderMs: number; convertMs: number }> {
     const t0 = performance.now();
     const renderer = await this.#renderer(s, size);
+    const canvas = output === 'sideBySide' || output === 'face' ? null : await this.#compositor(s.targetPath, output, renderer);
     if (renderer.lipZero !== lipZero) renderer.setLipZero(lipZero);
     if (s.rgbaOut.length !== size * size * 4) s.rgbaOut = new Uint8Array(size * size * 4);
     renderer.renderSync(track, s.rgbaOut, timeMs);
     const t1 = performance.now();
-    const outW = sideBySide ? size * 2 : size;
-    const bytes = i420Size(outW, size);
+    const outW = canvas ? canvas.width : output === 'sideBySide' ? size * 2 : size;
+    const outH = canvas ? canvas.height : size;
+    const bytes = i420Size(outW, outH);
     let out = s.spare.pop();
     while (out && out.length !== bytes) out = s.spare.pop();
     out ??= new Uint8Array(bytes);
     s.spare.length = Math.min(s.spare.length, 2);
-    rgbaToI420(s.rgbaOut, size, size, out, outW, size, sideBySide ? size : 0);
-    return { data: out, width: outW, renderMs: t1 - t0, convertMs: performance.now() - t1 };
+    if (canvas) canvas.compose(s.rgbaOut, size, out);
+    else rgbaToI420(s.rgbaOut, size, size, out, outW, size, output === 'sideBySide' ? size : 0);
+    return { data: out, width: outW, height: outH, renderMs: t1 - t0, convertMs: performance.now() - t1 };
+  }
+
+  /** The profile's canvas over the target's whole picture, built once per target and profile. */
+  async #compositor(targetPath: string, output: Exclude<OutputProfile, 'face'>, renderer: GeometricRenderer): Promise<Compositor> {
+    const key = `${output}:${targetPath}`;
+    let c = this.#compositors.get(key);
+    if (!c) {
+      const target = renderer.target;
+      const picture = await referencePicture(targetPath, target);
+      c = compositorFor(picture, target, output, LIVE_FRAME_MAX_SIDE)!;
+      this.#compositors.set(key, c);
+    }
+    return c;
   }
 }
 

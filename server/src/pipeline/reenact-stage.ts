@@ -8,9 +8,10 @@
  */
 import type { Logger } from '../logger.ts';
 import type { InferenceRunner } from '../inference/runner.ts';
-import { i420CropScale, i420Size } from '../media/convert.ts';
+import { i420Cover, i420Size } from '../media/convert.ts';
 import type { FrameMeta, I420, Stage, StageControl, StageResult, StageStatus } from '../reenactor/stage.ts';
 import type { TrackMessage } from '../../../shared/track-wire.ts';
+import type { OutputProfile } from '../../../shared/protocol.ts';
 import { DegradeController } from './degrade.ts';
 import { drawLandmarkPlot } from './landmark-plot.ts';
 import { drawNotice } from './notice.ts';
@@ -27,6 +28,8 @@ export interface ReenactStageOptions {
   sideBySide: boolean;
   /** Renderer lip zero (SessionOptions.lipZero); setOptions switches it. */
   lipZero: boolean;
+  /** Output profile (SessionOptions.output); setOptions switches it. Side by side shows the face square. */
+  output: OutputProfile;
   log: Logger;
   /** Test hooks: slow the stage by delayMs for its first forMs; make it throw during [throwFromMs, throwToMs). */
   testHooks?: { delayMs?: number; delayForMs?: number; throwFromMs?: number; throwToMs?: number };
@@ -52,6 +55,10 @@ export class ReenactStage implements Stage {
   #fallback = new Uint8Array(0);
   #sideBySide: boolean;
   #lipZero: boolean;
+  #output: OutputProfile;
+  /** The last output frame's size: fallback frames keep it, so viewers' layouts do not jump. */
+  #outW = 0;
+  #outH = 0;
   #opened = true;
   #failures = 0;
   #closed = false;
@@ -63,6 +70,7 @@ export class ReenactStage implements Stage {
     this.#degrade = new DegradeController({ budgetMs: opts.budgetMs });
     this.#sideBySide = opts.sideBySide;
     this.#lipZero = opts.lipZero;
+    this.#output = opts.output;
     this.status = { degradeLevel: 0, face: false, targetId: opts.targetId };
   }
 
@@ -89,6 +97,7 @@ export class ReenactStage implements Stage {
       size: this.renderSize,
       sideBySide: this.#sideBySide,
       lipZero: this.#lipZero,
+      output: this.#output,
       timeMs: meta.arrivalMs,
       recycle: this.#recycle,
       ...this.#hooks(),
@@ -111,6 +120,7 @@ export class ReenactStage implements Stage {
       points,
       size: this.renderSize,
       lipZero: this.#lipZero,
+      output: this.#output,
       timeMs: meta.arrivalMs,
       recycle: this.#recycle,
       ...this.#hooks(),
@@ -150,6 +160,8 @@ export class ReenactStage implements Stage {
       this.status.notice = undefined;
       this.status.face = res.face;
       this.#recordLatency(meta);
+      this.#outW = res.width;
+      this.#outH = res.height;
       return { frame: { width: res.width, height: res.height, data: res.data }, timings: res.timings };
     } catch (err) {
       return fallback(err);
@@ -170,6 +182,7 @@ export class ReenactStage implements Stage {
       case 'setOptions':
         this.#sideBySide = c.sideBySide;
         this.#lipZero = c.lipZero;
+        this.#output = c.output;
         break;
       default: {
         const never: never = c;
@@ -203,15 +216,16 @@ export class ReenactStage implements Stage {
     this.#opened = true;
   }
 
-  /** Passthrough at render size with a notice; the next frame tries the pipeline again. */
+  /** Passthrough at the output's size (render size before any output) with a notice; the next frame tries the pipeline again. */
   #fallbackFrame(frame: I420, meta: FrameMeta, err: unknown): StageResult {
     const size = this.#noteFailure(err);
-    const bytes = i420Size(size, size);
+    const [w, h] = this.#outW > 0 ? [this.#outW, this.#outH] : [size, size];
+    const bytes = i420Size(w, h);
     if (this.#fallback.length !== bytes) this.#fallback = new Uint8Array(bytes);
-    i420CropScale(frame.data, frame.width, frame.height, this.#fallback, size, size, size, 0);
-    drawNotice(this.#fallback, size, size, 'STAGE FAILED - PASSTHROUGH');
+    i420Cover(frame.data, frame.width, frame.height, this.#fallback, w, h);
+    drawNotice(this.#fallback, w, h, 'STAGE FAILED - PASSTHROUGH');
     this.#recordLatency(meta);
-    return { frame: { width: size, height: size, data: this.#fallback }, timings: { fallback: performance.now() - meta.arrivalMs } };
+    return { frame: { width: w, height: h, data: this.#fallback }, timings: { fallback: performance.now() - meta.arrivalMs } };
   }
 
   /** Privacy mode has no video to pass through: the fallback shows the landmarks, with a notice. */

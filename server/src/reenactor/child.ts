@@ -101,6 +101,7 @@ async function createStage(spec: SessionSpec): Promise<Stage> {
         budgetMs: spec.budgetMs,
         sideBySide: spec.sideBySide,
         lipZero: spec.lipZero,
+        output: spec.output,
         testHooks: spec.testHooks,
         log: log.child('stage', { session: spec.sessionId }),
       });

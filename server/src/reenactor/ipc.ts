@@ -1,5 +1,5 @@
 /** Messages between the server (supervisor) and a reenactor child process. */
-import type { SessionState } from '../../../shared/protocol.ts';
+import type { OutputProfile, SessionState } from '../../../shared/protocol.ts';
 import type { StageControl } from './stage.ts';
 import type { AudioRelayStats } from './audio-relay.ts';
 
@@ -27,6 +27,8 @@ export interface SessionSpec {
   sideBySide: boolean;
   /** Renderer lip zero (SessionOptions.lipZero). */
   lipZero: boolean;
+  /** Output profile (SessionOptions.output). */
+  output: OutputProfile;
   /** Only set by tests (REENACT_TEST_HOOKS). */
   testHooks?: { delayMs?: number; delayForMs?: number; throwFromMs?: number; throwToMs?: number };
 }

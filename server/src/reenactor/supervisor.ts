@@ -225,6 +225,7 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
       budgetMs: config.budgetMs,
       sideBySide: entry.settings.options.sideBySide,
       lipZero: entry.settings.options.lipZero,
+      output: entry.settings.options.output,
       testHooks: config.testHooks,
     };
   }

@@ -1,5 +1,5 @@
 /**
- * `npm run reenact -- --driving <video> --target <image-or-video> --out <out.mp4> [--size 256|512] [--side-by-side] [--no-lip-zero] [--no-audio]`
+ * `npm run reenact -- --driving <video> --target <image-or-video> --out <out.mp4> [--size 256|512] [--output face|frame|720p|1080p|720x1280] [--side-by-side] [--no-lip-zero] [--no-audio]`
  *
  * An .mp4 carries the driving clip's sound (AAC), aligned to the frames, unless --no-audio.
  *
@@ -13,8 +13,9 @@ import { MediaError } from '../media/video-io.ts';
 import { Tracker } from '../tracking/tracker.ts';
 import { RenderError } from './errors.ts';
 import { reenactVideo } from './offline.ts';
+import { isOutputProfile, OUTPUT_PROFILES } from '../../../shared/protocol.ts';
 
-const USAGE = 'usage: npm run reenact -- --driving <video> --target <image-or-video> --out <out.mp4> [--size 256|512] [--side-by-side] [--max-frames N] [--no-cache] [--no-lip-zero] [--no-audio]';
+const USAGE = 'usage: npm run reenact -- --driving <video> --target <image-or-video> --out <out.mp4> [--size 256|512] [--output face|frame|720p|1080p|720x1280] [--side-by-side] [--max-frames N] [--no-cache] [--no-lip-zero] [--no-audio]';
 
 class UsageError extends Error {}
 
@@ -26,6 +27,7 @@ function parse(argv: string[]) {
       target: { type: 'string' },
       out: { type: 'string' },
       size: { type: 'string', default: '256' },
+      output: { type: 'string', default: 'face' },
       'side-by-side': { type: 'boolean', default: false },
       'max-frames': { type: 'string' },
       'no-cache': { type: 'boolean', default: false },
@@ -41,10 +43,13 @@ function parse(argv: string[]) {
   if (!values.driving || !values.target || !values.out) throw new UsageError('--driving, --target and --out are required');
   const size = Number(values.size);
   if (size !== 256 && size !== 512) throw new UsageError(`--size must be 256 or 512, got ${values.size}`);
+  const output = values.output;
+  if (!isOutputProfile(output)) throw new UsageError(`--output must be one of ${OUTPUT_PROFILES.join(', ')}, got ${output}`);
+  if (values['side-by-side'] && output !== 'face') throw new UsageError('--side-by-side shows the face square: leave --output out');
   if (!/\.(mp4|y4m)$/i.test(values.out)) throw new UsageError('--out must end in .mp4 or .y4m');
   const maxFrames = values['max-frames'] === undefined ? undefined : Number(values['max-frames']);
   if (maxFrames !== undefined && !(Number.isInteger(maxFrames) && maxFrames > 0)) throw new UsageError('--max-frames must be a positive integer');
-  return { driving: values.driving, target: values.target, out: values.out, size, sideBySide: values['side-by-side'], maxFrames, noCache: values['no-cache'], lipZero: !values['no-lip-zero'], audio: !values['no-audio'] };
+  return { driving: values.driving, target: values.target, out: values.out, size, output, sideBySide: values['side-by-side'], maxFrames, noCache: values['no-cache'], lipZero: !values['no-lip-zero'], audio: !values['no-audio'] };
 }
 
 function progressBar(): (done: number, total: number) => void {
@@ -81,7 +86,7 @@ async function main(): Promise<number> {
     tracker = await Tracker.create({ threads: 1 });
     const t0 = performance.now();
     const r = await reenactVideo({
-      driving: args.driving, target: args.target, out: args.out, size: args.size, sideBySide: args.sideBySide,
+      driving: args.driving, target: args.target, out: args.out, size: args.size, output: args.output, sideBySide: args.sideBySide,
       maxFrames: args.maxFrames, audio: args.audio, tracker, cacheDir: args.noCache ? null : undefined, onProgress: progressBar(),
       retarget: { lipZero: args.lipZero },
     });

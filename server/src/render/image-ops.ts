@@ -15,20 +15,27 @@ export interface CropRect {
 
 /** Resamples the square `crop` of an RGBA frame to size×size. */
 export function cropResize(src: RawFrame, crop: CropRect, size: number): RgbaImage {
-  if (src.format !== 'rgba') throw new TypeError('cropResize needs an RGBA frame');
-  const out = newImage(size, size);
-  const scale = crop.side / size;
-  const radius = Math.max(0.5, scale / 2);
-  const hx = buildTaps(crop.x, scale, radius, size, src.width);
-  const hy = buildTaps(crop.y, scale, radius, size, src.height);
+  return resizeRect(src, crop.x, crop.y, crop.side / size, crop.side / size, size, size);
+}
+
+/**
+ * Resamples an RGBA frame to outW×outH: output pixel (x, y) covers source
+ * [x0 + x·sx, x0 + (x+1)·sx) × [y0 + y·sy, …); an area filter when shrinking,
+ * bilinear when enlarging, edge pixels replicated outside the frame.
+ */
+export function resizeRect(src: RawFrame, x0: number, y0: number, sx: number, sy: number, outW: number, outH: number): RgbaImage {
+  if (src.format !== 'rgba') throw new TypeError('resizeRect needs an RGBA frame');
+  const out = newImage(outW, outH);
+  const hx = buildTaps(x0, sx, Math.max(0.5, sx / 2), outW, src.width);
+  const hy = buildTaps(y0, sy, Math.max(0.5, sy / 2), outH, src.height);
   // Horizontal pass into a float buffer of src.height rows that the vertical taps need.
   const rowsNeeded = new Set<number>();
   for (const t of hy) for (const [i] of t) rowsNeeded.add(i);
   const tmp = new Map<number, Float32Array>();
   for (const yy of rowsNeeded) {
-    const row = new Float32Array(size * 4);
+    const row = new Float32Array(outW * 4);
     const base = yy * src.width * 4;
-    for (let x = 0; x < size; x++) {
+    for (let x = 0; x < outW; x++) {
       let r = 0, g = 0, b = 0, a = 0;
       for (const [i, w] of hx[x]!) {
         const o = base + i * 4;
@@ -38,11 +45,12 @@ export function cropResize(src: RawFrame, crop: CropRect, size: number): RgbaIma
     }
     tmp.set(yy, row);
   }
-  for (let y = 0; y < size; y++) {
-    for (let x = 0; x < size * 4; x++) {
+  for (let y = 0; y < outH; y++) {
+    const taps = hy[y]!;
+    for (let x = 0; x < outW * 4; x++) {
       let s = 0;
-      for (const [i, w] of hy[y]!) s += tmp.get(i)![x]! * w;
-      out.data[y * size * 4 + x] = s < 0 ? 0 : s > 255 ? 255 : Math.round(s);
+      for (const [i, w] of taps) s += tmp.get(i)![x]! * w;
+      out.data[y * outW * 4 + x] = s < 0 ? 0 : s > 255 ? 255 : Math.round(s);
     }
   }
   return out;

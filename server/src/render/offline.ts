@@ -10,7 +10,9 @@ import { RenderError } from './errors.ts';
 import { cropResize, type CropRect } from './image-ops.ts';
 import { GeometricRenderer, type RenderInfo } from './renderer.ts';
 import type { RetargetParams } from './retarget.ts';
-import { enrollTarget, faceCrop, type EnrolledTarget, type FaceTrackerPort } from './target.ts';
+import { enrollTarget, faceCrop, referencePicture, type EnrolledTarget, type FaceTrackerPort } from './target.ts';
+import { compositorFor } from './compositor.ts';
+import type { OutputProfile } from '../../../shared/protocol.ts';
 import { LANDMARK_SLOTS } from './mesh.ts';
 import { MESH_POINTS } from './topology.ts';
 
@@ -21,8 +23,10 @@ export interface ReenactOptions {
   out?: string;
   /** .mp4 output: carry the driving clip's sound, aligned to the frames (default true). */
   audio?: boolean;
-  /** Output side, 256 or 512 from the CLI (any 64..2048 works). */
+  /** Face render side, 256 or 512 from the CLI (any 64..2048 works). */
   size: number;
+  /** What the written video shows (canvas.ts); default 'face'. Not with sideBySide. */
+  output?: OutputProfile;
   sideBySide?: boolean;
   /** Stop after this many driving frames. */
   maxFrames?: number;
@@ -36,7 +40,7 @@ export interface ReenactOptions {
   onProgress?: (done: number, total: number) => void;
   /** Called once the target is enrolled (before the first frame). */
   onEnrolled?: (target: EnrolledTarget) => void;
-  /** Called per frame with the output frame (size×size RGBA, reused: copy to keep), the driving frame and its track. */
+  /** Called per frame with the rendered face (size×size RGBA, reused: copy to keep), the driving frame and its track. */
   onFrame?: (index: number, output: Uint8Array, driving: RawFrame, track: FaceTrack, info: RenderInfo) => void | Promise<void>;
 }
 
@@ -61,7 +65,12 @@ export async function reenactVideo(opts: ReenactOptions): Promise<ReenactResult>
   opts.onEnrolled?.(target);
   const renderer = await GeometricRenderer.create({ size, retarget: opts.retarget });
   let writer: VideoWriter | null = null;
-  const width = opts.sideBySide ? size * 2 : size;
+  const output = opts.output ?? 'face';
+  if (opts.sideBySide && output !== 'face') throw new RenderError('E_RENDER_BAD_ARG', 'side by side shows the face square; it does not combine with an output profile');
+  // Paste-back at the picture's native size: the offline tool has no frame budget.
+  const canvas = output === 'face' ? null : compositorFor(await referencePicture(opts.target, target, opts.maxPixels), target, output);
+  const width = canvas ? canvas.width : opts.sideBySide ? size * 2 : size;
+  const height = canvas ? canvas.height : size;
   const times: number[] = [];
   let frames = 0, noFace = 0;
   try {
@@ -70,9 +79,10 @@ export async function reenactVideo(opts: ReenactOptions): Promise<ReenactResult>
       // Output frame i is driving frame i at the driving rate, so the driving sound lines up as it was.
       const offsetSec = opts.audio === false ? null : await probeAudioOffset(opts.driving);
       const audio = offsetSec === null ? undefined : { path: opts.driving, offsetSec };
-      writer = new VideoWriter(opts.out, { width, height: size, fps: drivingInfo.fps, format: 'rgba', audio });
+      writer = new VideoWriter(opts.out, { width, height, fps: drivingInfo.fps, format: canvas ? 'yuv420p' : 'rgba', audio });
     }
     const out = new Uint8Array(size * size * 4);
+    const composed = canvas ? new Uint8Array(canvas.frameBytes) : null;
     const sbs = opts.sideBySide ? new Uint8Array(width * size * 4) : null;
     let drivingCrop: CropRect | null = null;
     const total = opts.maxFrames ? Math.min(opts.maxFrames, drivingInfo.frames || opts.maxFrames) : drivingInfo.frames;
@@ -91,7 +101,8 @@ export async function reenactVideo(opts: ReenactOptions): Promise<ReenactResult>
           sbs.set(out.subarray(y * size * 4, (y + 1) * size * 4), (y * width + size) * 4);
         }
       }
-      if (writer) await writer.write(sbs ?? out);
+      if (canvas && composed) canvas.compose(out, size, composed);
+      if (writer) await writer.write(composed ?? sbs ?? out);
       if (opts.onFrame) await opts.onFrame(frames, out, frame, track, info);
       frames++;
       opts.onProgress?.(frames, Math.max(total, frames));
@@ -108,7 +119,7 @@ export async function reenactVideo(opts: ReenactOptions): Promise<ReenactResult>
   }
   times.sort((a, b) => a - b);
   return {
-    frames, fps: drivingInfo.fps, framesWithoutFace: noFace, target, width, height: size,
+    frames, fps: drivingInfo.fps, framesWithoutFace: noFace, target, width, height,
     renderMsP50: times[Math.floor(times.length * 0.5)] ?? 0, renderMsP95: times[Math.min(times.length - 1, Math.floor(times.length * 0.95))] ?? 0,
   };
 }

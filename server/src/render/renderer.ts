@@ -137,6 +137,12 @@ export class GeometricRenderer implements Renderer {
     return this.#scene !== null;
   }
 
+  /** The enrolled target (InvalidStateError before enroll()). */
+  get target(): EnrolledTarget {
+    if (!this.#scene) throw new InvalidStateError('no target enrolled');
+    return this.#scene.target;
+  }
+
   /** Last frame's warp vertices (x, y in output pixels) and the mesh, for debugging overlays. */
   get debugMesh(): { vertices: Float32Array; triangles: Uint32Array; source: Float32Array } | null {
     const sc = this.#scene;

@@ -359,3 +359,13 @@ export async function loadCached(path: string): Promise<EnrolledTarget | null> {
     return null;
   }
 }
+
+/** The target's whole reference picture (the still, or the clip's reference frame) as RGBA, for paste-back. */
+export async function referencePicture(path: string, target: EnrolledTarget, maxPixels?: number): Promise<RawFrame> {
+  if (!target.source.isVideo) return decodeImage(path, { maxPixels });
+  let n = 0;
+  for await (const frame of readFrames(path, { format: 'rgba' })) {
+    if (n++ === target.referenceFrame) return frame;
+  }
+  throw new MediaError('E_MEDIA_CORRUPT', `${path} changed since it was enrolled (frame ${target.referenceFrame} is gone)`);
+}
