@@ -262,10 +262,10 @@ test('privacy mode: the page sends landmarks only, the server has no video produ
   await waitFor(() => server.rooms.get('journey')?.actorVideo !== undefined, 30_000, 'the camera producer to come back');
 });
 
-test('side-by-side, lip-zero and reset-neutral controls reach the session', { timeout: 60_000, skip }, async () => {
+test('side-by-side, lip-zero, output-profile and reset-neutral controls reach the session', { timeout: 60_000, skip }, async () => {
   assert.ok(actor, 'actor journey did not run');
   // The page shows the room's options as the server has them (lip zero on by default).
-  assert.deepEqual(server.supervisor.settings('journey')?.options, { sideBySide: false, lipZero: true });
+  assert.deepEqual(server.supervisor.settings('journey')?.options, { sideBySide: false, lipZero: true, output: 'face' });
   assert.equal(await actor.isChecked('#lipzero'), true);
   await actor.uncheck('#lipzero');
   await actor.waitForFunction(() => document.body.dataset['lastControl'] === 'lipZero:ok', null, { timeout: 10_000 });
@@ -280,6 +280,19 @@ test('side-by-side, lip-zero and reset-neutral controls reach the session', { ti
   // The reenact stage then sends driving | synthesized in one, wider frame (passthrough ignores the option).
   if (stage === 'reenact') await actor.waitForFunction((w) => (document.querySelector('#output') as HTMLVideoElement).videoWidth > w, before, { timeout: 20_000 });
   await actor.uncheck('#sbs');
+  if (stage === 'reenact') await actor.waitForFunction((w) => (document.querySelector('#output') as HTMLVideoElement).videoWidth === w, before, { timeout: 20_000 });
+  // An output profile for calls: the viewers get a 1280×720 canvas with the face pasted into the target's picture.
+  await actor.selectOption('#profile', '720p');
+  await actor.waitForFunction(() => document.body.dataset['lastControl'] === 'output:ok', null, { timeout: 10_000 });
+  assert.equal(server.supervisor.settings('journey')?.options.output, '720p');
+  if (stage === 'reenact') {
+    await actor.waitForFunction(() => {
+      const v = document.querySelector('#output') as HTMLVideoElement;
+      return v.videoWidth === 1280 && v.videoHeight === 720;
+    }, null, { timeout: 20_000 });
+  }
+  await actor.selectOption('#profile', 'face');
+  await actor.waitForFunction(() => document.body.dataset['output'] === 'face', null, { timeout: 10_000 });
   if (stage === 'reenact') await actor.waitForFunction((w) => (document.querySelector('#output') as HTMLVideoElement).videoWidth === w, before, { timeout: 20_000 });
   await actor.click('#reset');
   await actor.waitForFunction(() => document.body.dataset['lastControl'] === 'resetNeutral:ok', null, { timeout: 10_000 });

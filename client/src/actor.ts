@@ -256,7 +256,7 @@ function startLive(): void {
 function showOptions(o: SessionOptions): void {
   $<HTMLInputElement>('sbs').checked = o.sideBySide;
   $<HTMLInputElement>('lipzero').checked = o.lipZero;
-  $<HTMLSelectElement>('output').value = o.output;
+  $<HTMLSelectElement>('profile').value = o.output;
   document.body.dataset['output'] = o.output;
 }
 
@@ -288,7 +288,7 @@ function wireControls(): void {
   });
   $<HTMLInputElement>('sbs').addEventListener('change', (e) => void request('sideBySide', (e.target as HTMLInputElement).checked));
   $<HTMLInputElement>('lipzero').addEventListener('change', (e) => void request('lipZero', (e.target as HTMLInputElement).checked));
-  $<HTMLSelectElement>('output').addEventListener('change', (e) => {
+  $<HTMLSelectElement>('profile').addEventListener('change', (e) => {
     const v = (e.target as HTMLSelectElement).value;
     if (isOutputProfile(v)) void request('output', v);
   });
