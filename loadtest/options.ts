@@ -7,6 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
+import { isOutputProfile, OUTPUT_PROFILES, type OutputProfile } from '../shared/protocol.ts';
 
 /** Hard limits; no flag lifts them. */
 export const CAPS = Object.freeze({
@@ -36,6 +37,9 @@ export interface LoadtestOptions {
   width: number;
   height: number;
   stage: Stage;
+  /** Spawned server: the rooms' output profile and the face render size (REENACT_OUTPUT, REENACT_RENDER_SIZE); undefined = its defaults. */
+  output: OutputProfile | undefined;
+  renderSize: number | undefined;
   /** Actors send landmarks (tracked from the footage up front) instead of video: privacy mode. */
   privacy: boolean;
   /** Actors also publish the driving clip's sound (with a marker tone each second) as their microphone. */
@@ -71,6 +75,8 @@ export const USAGE = `usage: npm run loadtest -- --driving <video> --out <dir> [
   --fps N               actor frame rate (default 15, max ${CAPS.maxFps})
   --width W --height H  actor frame size (default 640x480, max ${CAPS.maxWidth}x${CAPS.maxHeight})
   --stage S             passthrough | reenact, for the spawned server (default passthrough)
+  --output P            the spawned server's output profile: ${OUTPUT_PROFILES.join(' | ')} (default: its own)
+  --render-size N       the spawned server's face render size, 128..1024 in steps of 16 (default: its own)
   --privacy             actors send face landmarks over a data channel instead of video
                         (privacy mode; the footage is tracked once, up front)
   --audio               actors also send the clip's own sound as their microphone, with a
@@ -130,6 +136,8 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
         width: { type: 'string' },
         height: { type: 'string' },
         stage: { type: 'string' },
+        output: { type: 'string' },
+        'render-size': { type: 'string' },
         privacy: { type: 'boolean' },
         audio: { type: 'boolean' },
         ramp: { type: 'boolean' },
@@ -150,6 +158,10 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
   if (stage !== 'passthrough' && stage !== 'reenact') throw new UsageError(`--stage must be passthrough or reenact, got ${JSON.stringify(stage)}`);
   const url = values.url === undefined ? undefined : assertLoopbackUrl(values.url);
   if (url !== undefined && values.stage !== undefined) throw new UsageError('--stage applies to the spawned server only; with --url the server runs its own stage');
+  if (values.output !== undefined && !isOutputProfile(values.output)) throw new UsageError(`--output must be one of ${OUTPUT_PROFILES.join(', ')}, got ${JSON.stringify(values.output)}`);
+  if (url !== undefined && (values.output !== undefined || values['render-size'] !== undefined)) throw new UsageError('--output and --render-size apply to the spawned server only');
+  const renderSize = values['render-size'] === undefined ? undefined : num('render-size', values['render-size'], 256, 128, 1024);
+  if (renderSize !== undefined && renderSize % 16 !== 0) throw new UsageError('--render-size must be a multiple of 16');
 
   const mode = values.ramp ? 'ramp' : 'fixed';
   const capS = CAPS.maxTotalMs / 1000;
@@ -168,6 +180,8 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     width,
     height,
     stage,
+    output: values.output,
+    renderSize,
     privacy: values.privacy ?? false,
     audio: values.audio ?? false,
     p95LimitMs: num('p95-limit', values['p95-limit'], 250, 1, 60_000, false),

@@ -87,6 +87,9 @@ export interface ReportConfig {
   width: number;
   height: number;
   stage: string;
+  /** Output profile and face render size the spawned server ran with. */
+  output: string;
+  renderSize: number | null;
   /** Actors sent landmarks instead of video (privacy mode). */
   privacy: boolean;
   /** Actors sent the clip's sound as their microphone (--audio). */

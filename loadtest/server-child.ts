@@ -18,6 +18,9 @@ const serverEntry = fileURLToPath(new URL('../server/src/main.ts', import.meta.u
 
 export interface SpawnOptions {
   stage: Stage;
+  /** REENACT_OUTPUT and REENACT_RENDER_SIZE; undefined leaves the server's defaults. */
+  output?: string;
+  renderSize?: number;
   /** Server-wide session limit; at least the sessions the run will open. */
   maxSessions: number;
   logPath: string;
@@ -93,6 +96,8 @@ export class SpawnedServer {
       REENACT_TOKEN_SECRET: secret,
       REENACT_AUTO_TOKENS: '0',
     });
+    if (opts.output) env['REENACT_OUTPUT'] = opts.output;
+    if (opts.renderSize) env['REENACT_RENDER_SIZE'] = String(opts.renderSize);
     const log = openSync(opts.logPath, 'w');
     let proc: ChildProcess;
     try {

@@ -130,6 +130,8 @@ export const requestSchema = z.discriminatedUnion('method', [
   z.object({ method: z.literal('consumeData'), data: z.object({ transportId: id, dataProducerId: id }) }),
   z.object({ method: z.literal('consume'), data: z.object({ transportId: id, producerId: id, rtpCapabilities: rtpCapabilitiesSchema }) }),
   z.object({ method: z.literal('resumeConsumer'), data: z.object({ consumerId: id }) }),
+  /** A simulcast consumer's highest spatial layer (0 = quarter size); the SFU still drops lower when the link needs it. */
+  z.object({ method: z.literal('setPreferredLayers'), data: z.object({ consumerId: id, spatialLayer: z.number().int().min(0).max(2) }).strict() }),
   z.object({ method: z.literal('leave'), data: z.object({}).strict() }),
   // Session controls (actor only): take effect on the room's reenactor session.
   z.object({ method: z.literal('listTargets'), data: z.object({}).strict() }),
@@ -184,6 +186,7 @@ export interface ResponseData {
   consumeData: DataConsumerInfo;
   consume: ConsumerInfo;
   resumeConsumer: Record<string, never>;
+  setPreferredLayers: Record<string, never>;
   leave: Record<string, never>;
   listTargets: { targets: TargetInfo[]; current: string };
   setTarget: { targetId: string };

@@ -67,6 +67,11 @@ const configSchema = z.object({
     .optional(),
   /** Max video bitrate the reenactor publishes, bits per second. REENACT_OUTPUT_BITRATE. */
   outputBitrate: z.coerce.number().int().positive().default(1_500_000),
+  /**
+   * Publish the synthesized video as simulcast (full, half, quarter size), so the SFU can give a
+   * viewer on a weak link a smaller layer at a smooth frame rate. REENACT_SIMULCAST=0|1.
+   */
+  simulcast: z.coerce.boolean().default(true),
   /** Grace period after ICE 'disconnected' before the transport is closed. REENACT_ICE_GRACE_MS. */
   iceDisconnectGraceMs: z.coerce.number().int().min(0).default(5000),
   /** Serve HTTPS when both are set (needed for cameras off localhost). REENACT_TLS_CERT, REENACT_TLS_KEY. */
@@ -93,6 +98,7 @@ const envNames: Record<keyof z.input<typeof configSchema>, string> = {
   measurement: 'REENACT_MEASUREMENT',
   stage: 'REENACT_STAGE',
   outputBitrate: 'REENACT_OUTPUT_BITRATE',
+  simulcast: 'REENACT_SIMULCAST',
   iceDisconnectGraceMs: 'REENACT_ICE_GRACE_MS',
   tlsCert: 'REENACT_TLS_CERT',
   tlsKey: 'REENACT_TLS_KEY',
@@ -122,7 +128,7 @@ export function loadConfig(overrides: Partial<z.input<typeof configSchema>> = {}
   for (const [key, name] of Object.entries(envNames)) {
     const v = env[name];
     if (v === undefined || v === '') continue;
-    if (key === 'autoTokens' || key === 'measurement' || key === 'lipZero') raw[key] = boolish(v);
+    if (key === 'autoTokens' || key === 'measurement' || key === 'lipZero' || key === 'simulcast') raw[key] = boolish(v);
     else if (key === 'testHooks') {
       try {
         raw[key] = JSON.parse(v);

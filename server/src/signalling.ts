@@ -209,6 +209,10 @@ async function handle(raw: unknown, state: SocketState, socket: SignalSocket, de
       await joined(state).peer.resumeConsumer(req.data.consumerId);
       return {};
     }
+    case 'setPreferredLayers': {
+      await joined(state).peer.setPreferredLayers(req.data.consumerId, req.data.spatialLayer);
+      return {};
+    }
     case 'leave': {
       state.peer?.close();
       return {};

@@ -20,6 +20,8 @@ export interface SessionSpec {
   measurement: boolean;
   stage: StageKind;
   outputBitrate: number;
+  /** Publish the synthesized video as three simulcast layers (REENACT_SIMULCAST). */
+  simulcast: boolean;
   targetId: string;
   targetPath: string;
   renderSize: number;

@@ -16,6 +16,7 @@
  * same peer connection as the video, through an AudioRelay that delays it by
  * the video's measured arrival-to-encoder time (audio-relay.ts).
  */
+import { SynthesizedPublisher } from './video-publisher.ts';
 import type { Logger } from '../logger.ts';
 import { NodePeer } from '../rtc/node-peer.ts';
 import { RTCVideoSink, RTCVideoSource, type I420Frame } from '../rtc/wrtc.ts';
@@ -55,7 +56,7 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
   readonly #log: Logger;
   readonly #sink: InstanceType<typeof RTCVideoSink> | undefined;
   readonly #source: InstanceType<typeof RTCVideoSource>;
-  readonly #outTrack: MediaStreamTrack;
+  readonly #publisher: SynthesizedPublisher;
   readonly #slot: LatestFrameSlot<Queued>;
   #seq = 0;
   #framesIn = 0;
@@ -81,7 +82,7 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
   #skewTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
-  private constructor(spec: SessionSpec, peer: NodePeer, stage: Stage, log: Logger, sink: InstanceType<typeof RTCVideoSink> | undefined, source: InstanceType<typeof RTCVideoSource>, outTrack: MediaStreamTrack) {
+  private constructor(spec: SessionSpec, peer: NodePeer, stage: Stage, log: Logger, sink: InstanceType<typeof RTCVideoSink> | undefined, source: InstanceType<typeof RTCVideoSource>, publisher: SynthesizedPublisher) {
     super();
     this.spec = spec;
     this.#peer = peer;
@@ -89,7 +90,7 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
     this.#log = log;
     this.#sink = sink;
     this.#source = source;
-    this.#outTrack = outTrack;
+    this.#publisher = publisher;
     this.#slot = new LatestFrameSlot<Queued>((q) => this.#process(q));
     if (sink) sink.onframe = (ev: { frame: I420Frame }) => this.#onFrame(ev.frame);
   }
@@ -97,7 +98,7 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
   static async create(spec: SessionSpec, stage: Stage, log: Logger): Promise<ReenactSession> {
     const peer = await NodePeer.connect({ url: spec.url, token: spec.token });
     let sink: InstanceType<typeof RTCVideoSink> | undefined;
-    let outTrack: MediaStreamTrack | undefined;
+    let publisher: SynthesizedPublisher | undefined;
     let videoTrackId: string | undefined;
     try {
       let tracks: Awaited<ReturnType<NodePeer['consumeData']>> | undefined;
@@ -108,9 +109,8 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
         sink = new RTCVideoSink(camera.track);
       }
       const source = new RTCVideoSource();
-      outTrack = source.createTrack();
-      await peer.publishVideo(outTrack, 'synthesized', spec.outputBitrate);
-      const session = new ReenactSession(spec, peer, stage, log, sink, source, outTrack);
+      publisher = await SynthesizedPublisher.start(peer, source, { bitrate: spec.outputBitrate, allowed: spec.simulcast, profile: spec.output, log });
+      const session = new ReenactSession(spec, peer, stage, log, sink, source, publisher);
       session.#videoTrackId = videoTrackId;
       tracks?.on('message', (data: unknown) => session.#onTrackMessage(data));
       tracks?.on('transportclose', () => session.safeEmit('ended', 'transport closed'));
@@ -126,7 +126,7 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
       return session;
     } catch (err) {
       sink?.stop();
-      outTrack?.stop();
+      publisher?.close();
       peer.close();
       throw err;
     }
@@ -162,7 +162,7 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
     clearInterval(this.#skewTimer);
     this.#audio?.close();
     this.#sink?.stop();
-    this.#outTrack.stop();
+    this.#publisher.close();
     this.#stage.close();
     this.#peer.close();
     this.removeAllListeners();
@@ -273,6 +273,7 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
         if (id !== null) writeStamp(out.frame.data, out.frame.width, id);
       }
       this.#source.onFrame(out.frame);
+      this.#publisher.frame(out.frame.width, out.frame.height);
       this.#framesOut++;
       const ms = performance.now() - q.meta.arrivalMs;
       this.#serverMs.push(ms);

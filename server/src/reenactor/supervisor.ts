@@ -219,6 +219,7 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
       measurement: config.measurement,
       stage: config.stage,
       outputBitrate: config.outputBitrate,
+      simulcast: config.simulcast,
       targetId: entry.settings.targetId,
       targetPath: this.#deps.targetPath(entry.settings.targetId),
       renderSize: config.renderSize,

@@ -99,12 +99,19 @@ export class NodePeer {
     return this.signal.onNotification(listener);
   }
 
-  /** Publishes a video track; bitrate is set through sendEncodings (wrtc's setParameters always rejects). */
-  async publishVideo(track: MediaStreamTrack, label: ProducerLabel, maxBitrate = 1_500_000): Promise<msc.Producer> {
+  /**
+   * Publishes a video track; bitrate is set through sendEncodings (wrtc's setParameters always rejects).
+   * With simulcast it sends three layers (full, half and quarter size: SIMULCAST_LAYERS) and the SFU
+   * forwards each consumer the layer its link carries; libwebrtc leaves out layers a small frame cannot fill.
+   */
+  async publishVideo(track: MediaStreamTrack, label: ProducerLabel, maxBitrate = 1_500_000, simulcast = false): Promise<msc.Producer> {
     const transport = await this.#sendTransport();
     const producer = await transport.produce({
       track,
-      encodings: [{ maxBitrate }],
+      encodings: simulcast ? simulcastEncodings(maxBitrate) : [{ maxBitrate }],
+      // Start the sender's estimate at the full bitrate (the reenactor sits beside its SFU), not
+      // libwebrtc's 300 kbit/s: otherwise the top simulcast layer is held back for ten seconds.
+      codecOptions: { videoGoogleStartBitrate: Math.round((simulcast ? simulcastBitrate(maxBitrate) : maxBitrate) / 1000) },
       codec: this.#device.rtpCapabilities.codecs?.find((c) => c.mimeType.toLowerCase() === 'video/vp8'),
       appData: { label },
     });
@@ -275,4 +282,20 @@ export class NodePeer {
 function isLoopbackHttps(url: string): boolean {
   const u = new URL(url);
   return u.protocol === 'https:' && (u.hostname === '127.0.0.1' || u.hostname === 'localhost' || u.hostname === '[::1]');
+}
+
+/** Simulcast layers, lowest first: frame size divisor and share of the top layer's bitrate. */
+export const SIMULCAST_LAYERS = [
+  { rid: 'q', scaleResolutionDownBy: 4, bitrateShare: 0.1 },
+  { rid: 'h', scaleResolutionDownBy: 2, bitrateShare: 0.3 },
+  { rid: 'f', scaleResolutionDownBy: 1, bitrateShare: 1 },
+] as const;
+
+export function simulcastEncodings(maxBitrate: number): RTCRtpEncodingParameters[] {
+  return SIMULCAST_LAYERS.map((l) => ({ rid: l.rid, scaleResolutionDownBy: l.scaleResolutionDownBy, maxBitrate: Math.max(100_000, Math.round(maxBitrate * l.bitrateShare)) }));
+}
+
+/** The sum of the simulcast layers' bitrates. */
+export function simulcastBitrate(maxBitrate: number): number {
+  return simulcastEncodings(maxBitrate).reduce((sum, e) => sum + (e.maxBitrate ?? 0), 0);
 }

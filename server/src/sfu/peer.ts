@@ -98,6 +98,10 @@ export class Peer extends TypedEmitter<PeerEvents> {
       enableUdp: true,
       enableTcp: true,
       preferUdp: true,
+      // Start a viewer's estimate at the synthesized video's top layer (plus the voice): a simulcast
+      // consumer picks its first layer from it, and the default 600 kbit/s held loopback viewers on the
+      // half layer for ten seconds. A link that cannot carry it is stepped down by the estimator.
+      ...(direction === 'recv' ? { initialAvailableOutgoingBitrate: this.#config.outputBitrate + 100_000 } : {}),
       // Data channels (privacy mode's landmarks). The association only starts once a peer opens one.
       enableSctp: true,
       maxSendMessageSize: MAX_SCTP_MESSAGE_BYTES,
@@ -219,6 +223,14 @@ export class Peer extends TypedEmitter<PeerEvents> {
     if (!consumer) throw new CodedError(ErrorCodes.NOT_FOUND, 'no such consumer');
     await consumer.resume();
     if (consumer.kind === 'video') await consumer.requestKeyFrame().catch(() => undefined);
+  }
+
+  /** Caps a simulcast consumer's spatial layer (E_NOT_FOUND for another peer's or an unknown consumer). */
+  async setPreferredLayers(consumerId: string, spatialLayer: number): Promise<void> {
+    const consumer = this.#consumers.get(consumerId);
+    if (!consumer) throw new CodedError(ErrorCodes.NOT_FOUND, 'no such consumer');
+    if (consumer.type !== 'simulcast') throw new CodedError(ErrorCodes.INVALID_STATE, `consumer is ${consumer.type}, not simulcast`);
+    await consumer.setPreferredLayers({ spatialLayer });
   }
 
   close(): void {
