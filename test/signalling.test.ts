@@ -219,19 +219,22 @@ test('session options: the room starts from the server defaults, an actor change
   const actor = new SignalClient(await connect());
   await actor.request('join', { token: server.tokens.sign(room, 'actor') });
   // An empty request reads the options (the actor page does this on every connection).
-  assert.deepEqual(await actor.request('setOptions', {}), { sideBySide: false, lipZero: server.config.lipZero });
-  assert.deepEqual(await actor.request('setOptions', { lipZero: false }), { sideBySide: false, lipZero: false });
-  assert.deepEqual(await actor.request('setOptions', { sideBySide: true }), { sideBySide: true, lipZero: false }, 'one option changed the other');
+  const output = server.config.output;
+  assert.deepEqual(await actor.request('setOptions', {}), { sideBySide: false, lipZero: server.config.lipZero, output });
+  assert.deepEqual(await actor.request('setOptions', { lipZero: false }), { sideBySide: false, lipZero: false, output });
+  assert.deepEqual(await actor.request('setOptions', { sideBySide: true }), { sideBySide: true, lipZero: false, output }, 'one option changed the other');
+  assert.deepEqual(await actor.request('setOptions', { output: '720p' }), { sideBySide: true, lipZero: false, output: '720p' });
   const socket = await connect();
   assert.equal(code(await raw(socket, { method: 'join', data: { token: server.tokens.sign(room, 'viewer') } })), undefined);
   assert.equal(code(await raw(socket, { method: 'setOptions', data: { lipZero: false } })), ErrorCodes.FORBIDDEN, 'a viewer changed the options');
   assert.equal(code(await raw(actor.socket, { method: 'setOptions', data: { lipZero: 'no' } })), ErrorCodes.BAD_REQUEST);
   assert.equal(code(await raw(actor.socket, { method: 'setOptions', data: { mouth: true } })), ErrorCodes.BAD_REQUEST, 'an unknown option');
-  assert.deepEqual(await actor.request('setOptions', {}), { sideBySide: true, lipZero: false }, 'refused requests changed the options');
+  assert.equal(code(await raw(actor.socket, { method: 'setOptions', data: { output: '4k' } })), ErrorCodes.BAD_REQUEST, 'an unknown output profile');
+  assert.deepEqual(await actor.request('setOptions', {}), { sideBySide: true, lipZero: false, output: '720p' }, 'refused requests changed the options');
   // A new room starts from the defaults again.
   const other = new SignalClient(await connect());
   await other.request('join', { token: server.tokens.sign('options-2', 'actor') });
-  assert.deepEqual(await other.request('setOptions', {}), { sideBySide: false, lipZero: server.config.lipZero });
+  assert.deepEqual(await other.request('setOptions', {}), { sideBySide: false, lipZero: server.config.lipZero, output });
 });
 
 test('a target and an option chosen while the session is starting reach it once it runs', { timeout: 30_000 }, async () => {

@@ -72,6 +72,13 @@ const configSchema = z.object({
    * viewer on a weak link a smaller layer at a smooth frame rate. REENACT_SIMULCAST=0|1.
    */
   simulcast: z.coerce.boolean().default(true),
+  /**
+   * Mark every synthesized frame with the invisible provenance watermark (docs/provenance.md):
+   * server, room, session and time, signed with the key in the data folder. REENACT_WATERMARK=0|1.
+   */
+  watermark: z.coerce.boolean().default(true),
+  /** The server's name in watermark payloads; default the host name. REENACT_SERVER_ID. */
+  serverId: z.string().max(128).optional(),
   /** Grace period after ICE 'disconnected' before the transport is closed. REENACT_ICE_GRACE_MS. */
   iceDisconnectGraceMs: z.coerce.number().int().min(0).default(5000),
   /** Serve HTTPS when both are set (needed for cameras off localhost). REENACT_TLS_CERT, REENACT_TLS_KEY. */
@@ -99,6 +106,8 @@ const envNames: Record<keyof z.input<typeof configSchema>, string> = {
   stage: 'REENACT_STAGE',
   outputBitrate: 'REENACT_OUTPUT_BITRATE',
   simulcast: 'REENACT_SIMULCAST',
+  watermark: 'REENACT_WATERMARK',
+  serverId: 'REENACT_SERVER_ID',
   iceDisconnectGraceMs: 'REENACT_ICE_GRACE_MS',
   tlsCert: 'REENACT_TLS_CERT',
   tlsKey: 'REENACT_TLS_KEY',
@@ -128,7 +137,7 @@ export function loadConfig(overrides: Partial<z.input<typeof configSchema>> = {}
   for (const [key, name] of Object.entries(envNames)) {
     const v = env[name];
     if (v === undefined || v === '') continue;
-    if (key === 'autoTokens' || key === 'measurement' || key === 'lipZero' || key === 'simulcast') raw[key] = boolish(v);
+    if (key === 'autoTokens' || key === 'measurement' || key === 'lipZero' || key === 'simulcast' || key === 'watermark') raw[key] = boolish(v);
     else if (key === 'testHooks') {
       try {
         raw[key] = JSON.parse(v);

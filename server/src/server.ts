@@ -3,6 +3,7 @@
  * mediasoup workers and rooms, and the reenactor supervisor, wired together in
  * this one place (children never import their owners).
  */
+import { createPayloadMaker } from './provenance/keys.ts';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
@@ -52,6 +53,7 @@ export class ReenactServer {
     log: Logger,
     targets: TargetStore,
     enroller: { current?: Promise<InferenceRunner> },
+    watermark: ((roomId: string) => number[]) | null,
   ) {
     this.config = config;
     this.#targets = targets;
@@ -69,6 +71,7 @@ export class ReenactServer {
       mintToken: (room) => tokens.sign(room, 'reenactor'),
       serverUrl: () => this.url,
       targetPath: (id) => (targets.get(id) ?? targets.get(targets.defaultId))!.path,
+      watermark: watermark ?? undefined,
     });
     this.#supervisor.on('sessionstate', (roomId, state, code, message) => {
       this.#rooms.get(roomId)?.broadcast({ method: 'sessionStatus', data: { state, code, message } });
@@ -172,6 +175,7 @@ export class ReenactServer {
           .catch((err: unknown) => log.warn('enrolling an upload at the degraded size failed; degrading onto it will enroll it then', { err }));
       },
     });
+    const watermark = await createPayloadMaker({ enabled: config.watermark, dataDir: config.dataDir, serverId: config.serverId, onLogError: (err) => log.warn('could not append to the provenance log', { err }) });
     const pool = await WorkerPool.create(config);
     const holder: { server?: ReenactServer } = {};
     const handler = createRequestHandler({
@@ -198,7 +202,7 @@ export class ReenactServer {
       pool.close();
       throw err;
     }
-    const server = new ReenactServer(config, pool, http, metrics, tokens, log, targets, enroller);
+    const server = new ReenactServer(config, pool, http, metrics, tokens, log, targets, enroller, watermark);
     holder.server = server;
     server.#supervisor.prewarm(
       config.defaultTarget,

@@ -19,6 +19,7 @@ import type { FaceTrack } from '../../../shared/tracking.ts';
 import { GeometricRenderer } from '../render/renderer.ts';
 import { enrollTarget, referencePicture, type EnrolledTarget } from '../render/target.ts';
 import { compositorFor, type Compositor } from '../render/compositor.ts';
+import { WatermarkEmbedder } from '../provenance/watermark.ts';
 import type { OutputProfile } from '../../../shared/protocol.ts';
 import { i420CropScale, i420Size, i420ToRgba, rgbaToI420 } from '../media/convert.ts';
 import type { Logger } from '../logger.ts';
@@ -39,7 +40,7 @@ export interface ReenactHandlerOptions {
 }
 
 export type PipelineRequest =
-  | { op: 'open'; sessionId: string; targetPath: string; size: number }
+  | { op: 'open'; sessionId: string; targetPath: string; size: number; watermark?: { payload: number[]; originMs: number } }
   | {
       op: 'frame';
       sessionId: string;
@@ -104,6 +105,8 @@ interface PipelineSession {
   spare: Uint8Array[];
   /** Bumps on target switch so a renderer enrolled on an old target is re-enrolled. */
   targetGen: number;
+  /** Marks every output frame (provenance), or null. */
+  watermark: WatermarkEmbedder | null;
   enrolledGen: Map<number, number>;
 }
 
@@ -132,7 +135,7 @@ class ReenactHandler implements InferenceHandler {
     const req = payload as PipelineRequest;
     switch (req.op) {
       case 'open':
-        await this.#open(req.sessionId, req.targetPath, req.size);
+        await this.#open(req.sessionId, req.targetPath, req.size, req.watermark);
         return { payload: {} };
       case 'frame':
         return this.#frame(req);
@@ -174,7 +177,7 @@ class ReenactHandler implements InferenceHandler {
     await this.#models.close();
   }
 
-  async #open(sessionId: string, targetPath: string, size: number): Promise<void> {
+  async #open(sessionId: string, targetPath: string, size: number, watermark?: { payload: number[]; originMs: number }): Promise<void> {
     if (this.#sessions.has(sessionId)) await this.run({ op: 'close', sessionId });
     const tracker = await Tracker.create({ runner: this.#models, modelsDir: this.#opts.modelsDir, logger: this.#log, attention: this.#opts.attention ?? false });
     const session: PipelineSession = {
@@ -186,6 +189,7 @@ class ReenactHandler implements InferenceHandler {
       spare: [],
       targetGen: 0,
       enrolledGen: new Map(),
+      watermark: watermark ? new WatermarkEmbedder(Uint8Array.from(watermark.payload), watermark.originMs) : null,
     };
     try {
       await this.#renderer(session, size);
@@ -236,6 +240,7 @@ class ReenactHandler implements InferenceHandler {
     const t2 = performance.now();
     const out = await this.#render(s, track, size, req.timeMs, req.sideBySide ? 'sideBySide' : req.output ?? 'face', req.lipZero);
     if (req.sideBySide) i420CropScale(req.data, width, height, out.data, out.width, size, size, 0);
+    s.watermark?.mark(out.data, out.width, out.height, req.timeMs);
     const t3 = performance.now();
     const result: FrameResult = {
       data: out.data,
@@ -256,6 +261,7 @@ class ReenactHandler implements InferenceHandler {
     const t1 = performance.now();
     // No driving video exists on the server in privacy mode: side by side is not available.
     const out = await this.#render(s, track, req.size, req.timeMs, req.output ?? 'face', req.lipZero);
+    s.watermark?.mark(out.data, out.width, out.height, req.timeMs);
     const t2 = performance.now();
     const result: FrameResult = {
       data: out.data,

@@ -30,6 +30,8 @@ export interface ReenactStageOptions {
   lipZero: boolean;
   /** Output profile (SessionOptions.output); setOptions switches it. Side by side shows the face square. */
   output: OutputProfile;
+  /** Provenance payload bits to mark every synthesized frame with, or null. */
+  watermark: number[] | null;
   log: Logger;
   /** Test hooks: slow the stage by delayMs for its first forMs; make it throw during [throwFromMs, throwToMs). */
   testHooks?: { delayMs?: number; delayForMs?: number; throwFromMs?: number; throwToMs?: number };
@@ -75,8 +77,15 @@ export class ReenactStage implements Stage {
   }
 
   static async create(opts: ReenactStageOptions): Promise<ReenactStage> {
-    await opts.runner.run(REENACT_HANDLER, { op: 'open', sessionId: opts.sessionId, targetPath: opts.targetPath, size: opts.renderSize } satisfies PipelineRequest);
-    return new ReenactStage(opts);
+    const stage = new ReenactStage(opts);
+    await opts.runner.run(REENACT_HANDLER, stage.#openRequest(opts.renderSize));
+    return stage;
+  }
+
+  /** The worker's open request; the watermark's chips count from this stage's start, on this thread's clock (frames' timeMs). */
+  #openRequest(size: number): PipelineRequest {
+    const o = this.#opts;
+    return { op: 'open', sessionId: o.sessionId, targetPath: o.targetPath, size, ...(o.watermark ? { watermark: { payload: o.watermark, originMs: this.#startedAt } } : {}) };
   }
 
   get renderSize(): number {
@@ -212,7 +221,7 @@ export class ReenactStage implements Stage {
   }
 
   async #reopen(): Promise<void> {
-    await this.#runner.run(REENACT_HANDLER, { op: 'open', sessionId: this.#opts.sessionId, targetPath: this.#opts.targetPath, size: this.renderSize } satisfies PipelineRequest);
+    await this.#runner.run(REENACT_HANDLER, this.#openRequest(this.renderSize));
     this.#opened = true;
   }
 

@@ -23,7 +23,7 @@ import { CHIP_MS, DATA_CELLS, GRID, SEQ_CHIPS, SPREAD, SYNC, SYNC_CELLS, bitInde
 export const PHASES = 10;
 export const MEDIAN_HALF = 3;
 /** The share of a chip the embedder holds steady (the rest eases into the next chip); a margin is kept. */
-const STEADY = 0.62;
+const STEADY = 0.68;
 /** A one-second window counts as marked at this z-score (false positives measured on real footage: docs/provenance.md). */
 export const WINDOW_Z = 3.5;
 /** The whole recording's best timing must reach this to be taken as marked at all. */
@@ -110,10 +110,16 @@ function chips(frames: CellFrame[], phaseMs: number): Chips {
     for (let i = 0; i < count; i++) {
       const v = m[i * cells + c]!;
       if (Number.isNaN(v)) continue;
-      const around: number[] = [];
-      for (let j = Math.max(0, i - MEDIAN_HALF); j <= Math.min(count - 1, i + MEDIAN_HALF); j++) if (!Number.isNaN(m[j * cells + c]!)) around.push(m[j * cells + c]!);
-      if (around.length < 3) continue;
-      r[i * cells + c] = v - median(around);
+      // The picture's level here: the mean of the neighbouring chips (not this one). A median would
+      // often equal this chip's own marked level (half of a run of equal signs) and hide the mark.
+      let sum = 0, n = 0;
+      for (let j = Math.max(0, i - MEDIAN_HALF); j <= Math.min(count - 1, i + MEDIAN_HALF); j++) {
+        if (j === i || Number.isNaN(m[j * cells + c]!)) continue;
+        sum += m[j * cells + c]!;
+        n++;
+      }
+      if (n < 2) continue;
+      r[i * cells + c] = v - sum / n;
     }
   }
   // Whole-picture changes (exposure, flicker, a light sweeping across) are a plane over the cells:

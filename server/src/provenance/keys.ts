@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { nameHash, type Provenance } from './payload.ts';
+import { encodePayload, nameHash, type Provenance } from './payload.ts';
 
 export const KEY_FILE = 'provenance.key';
 export const LOG_FILE = 'provenance.jsonl';
@@ -80,4 +80,22 @@ export async function provenanceKeyIfPresent(dataDir: string): Promise<string | 
   } catch {
     return null;
   }
+}
+
+/**
+ * The server's payload maker: for a session starting in a room, its payload bits, logged first
+ * (a failed log write is reported, never fatal). Null when marking is off.
+ */
+export async function createPayloadMaker(opts: { enabled: boolean; dataDir: string; serverId?: string; onLogError: (err: unknown) => void }): Promise<((roomId: string) => number[]) | null> {
+  if (!opts.enabled) return null;
+  const key = await provenanceKey(opts.dataDir);
+  const server = serverName(opts.serverId);
+  let seq = 0;
+  return (room) => {
+    const time = Date.now() / 1000;
+    // Session: the room and when this session started (a restarted reenactor starts a new one).
+    const p: Provenance = { server, room, session: `${room}@${Math.floor(time)}.${++seq}`, time };
+    logProvenance(opts.dataDir, p).catch(opts.onLogError);
+    return Array.from(encodePayload(p, key));
+  };
 }

@@ -26,7 +26,7 @@ export const CHIP_MS = 200;
 /** Chips before the sequence repeats. */
 export const SEQ_CHIPS = 64;
 /** Peak luma offset of the field, grey levels. */
-export const AMPLITUDE = 2;
+export const AMPLITUDE = 3;
 /** The cells (row-major index) that carry the known sync sequence; the rest carry payload bits. */
 export const SYNC_CELLS: readonly number[] = Array.from({ length: GRID * GRID }, (_, i) => i).filter((i) => (Math.floor(i / GRID) + (i % GRID)) % 2 === 0);
 export const DATA_CELLS: readonly number[] = Array.from({ length: GRID * GRID }, (_, i) => i).filter((i) => (Math.floor(i / GRID) + (i % GRID)) % 2 === 1);

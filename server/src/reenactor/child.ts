@@ -102,6 +102,7 @@ async function createStage(spec: SessionSpec): Promise<Stage> {
         sideBySide: spec.sideBySide,
         lipZero: spec.lipZero,
         output: spec.output,
+        watermark: spec.watermark,
         testHooks: spec.testHooks,
         log: log.child('stage', { session: spec.sessionId }),
       });

@@ -29,6 +29,8 @@ export interface SessionSpec {
   sideBySide: boolean;
   /** Renderer lip zero (SessionOptions.lipZero). */
   lipZero: boolean;
+  /** Provenance watermark payload bits (0/1) for this session, or null when marking is off. */
+  watermark: number[] | null;
   /** Output profile (SessionOptions.output). */
   output: OutputProfile;
   /** Only set by tests (REENACT_TEST_HOOKS). */

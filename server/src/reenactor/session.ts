@@ -108,7 +108,9 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
         videoTrackId = camera.track.id;
         sink = new RTCVideoSink(camera.track);
       }
-      const source = new RTCVideoSource();
+      // A rendered picture has no sensor noise: libwebrtc's VP8 denoiser would only blur it, and
+      // it averages away the provenance mark's slow changes in still regions.
+      const source = new RTCVideoSource({ needsDenoising: false });
       publisher = await SynthesizedPublisher.start(peer, source, { bitrate: spec.outputBitrate, allowed: spec.simulcast, profile: spec.output, log });
       const session = new ReenactSession(spec, peer, stage, log, sink, source, publisher);
       session.#videoTrackId = videoTrackId;

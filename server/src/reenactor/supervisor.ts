@@ -37,6 +37,8 @@ export interface SupervisorDeps {
   serverUrl: () => string;
   /** Resolves a gallery target id to its file. */
   targetPath: (targetId: string) => string;
+  /** The provenance payload for a session starting in a room (logged by the callee), or null when marking is off. */
+  watermark?: (roomId: string) => number[] | null;
 }
 
 /** Per-room session settings that survive reenactor restarts. */
@@ -227,6 +229,7 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
       sideBySide: entry.settings.options.sideBySide,
       lipZero: entry.settings.options.lipZero,
       output: entry.settings.options.output,
+      watermark: this.#deps.watermark?.(entry.roomId) ?? null,
       testHooks: config.testHooks,
     };
   }
