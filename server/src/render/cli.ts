@@ -1,21 +1,25 @@
 /**
- * `npm run reenact -- --driving <video> --target <image-or-video> --out <out.mp4> [--size 256|512] [--output face|frame|720p|1080p|720x1280] [--side-by-side] [--no-lip-zero] [--no-audio]`
+ * `npm run reenact -- --driving <video> --target <image-or-video> --out <out.mp4> [--size 256|512] [--output face|frame|720p|1080p|720x1280] [--side-by-side] [--no-lip-zero] [--no-audio] [--no-watermark]`
  *
- * An .mp4 carries the driving clip's sound (AAC), aligned to the frames, unless --no-audio.
+ * An .mp4 carries the driving clip's sound (AAC), aligned to the frames, unless --no-audio;
+ * every frame carries the provenance watermark (docs/provenance.md), unless --no-watermark.
  *
  * Re-renders the target with the driving actor's expression and head pose,
  * one output frame per driving frame at the driving fps. Progress (fps, ETA)
  * goes to stderr. Exit codes: 0 done, 2 bad input (missing/corrupt file, no
  * face in the target, bad option), 1 anything else.
  */
+import { homedir } from 'node:os';
+import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { createPayloadMaker } from '../provenance/keys.ts';
 import { MediaError } from '../media/video-io.ts';
 import { Tracker } from '../tracking/tracker.ts';
 import { RenderError } from './errors.ts';
 import { reenactVideo } from './offline.ts';
 import { isOutputProfile, OUTPUT_PROFILES } from '../../../shared/protocol.ts';
 
-const USAGE = 'usage: npm run reenact -- --driving <video> --target <image-or-video> --out <out.mp4> [--size 256|512] [--output face|frame|720p|1080p|720x1280] [--side-by-side] [--max-frames N] [--no-cache] [--no-lip-zero] [--no-audio]';
+const USAGE = 'usage: npm run reenact -- --driving <video> --target <image-or-video> --out <out.mp4> [--size 256|512] [--output face|frame|720p|1080p|720x1280] [--side-by-side] [--max-frames N] [--no-cache] [--no-lip-zero] [--no-audio] [--no-watermark]';
 
 class UsageError extends Error {}
 
@@ -35,6 +39,8 @@ function parse(argv: string[]) {
       'no-lip-zero': { type: 'boolean', default: false },
       // Leave the driving clip's sound out of an .mp4 (it is copied in, aligned, by default).
       'no-audio': { type: 'boolean', default: false },
+      // Leave the provenance watermark out (docs/provenance.md); it is on by default.
+      'no-watermark': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -49,7 +55,7 @@ function parse(argv: string[]) {
   if (!/\.(mp4|y4m)$/i.test(values.out)) throw new UsageError('--out must end in .mp4 or .y4m');
   const maxFrames = values['max-frames'] === undefined ? undefined : Number(values['max-frames']);
   if (maxFrames !== undefined && !(Number.isInteger(maxFrames) && maxFrames > 0)) throw new UsageError('--max-frames must be a positive integer');
-  return { driving: values.driving, target: values.target, out: values.out, size, output, sideBySide: values['side-by-side'], maxFrames, noCache: values['no-cache'], lipZero: !values['no-lip-zero'], audio: !values['no-audio'] };
+  return { driving: values.driving, target: values.target, out: values.out, size, output, sideBySide: values['side-by-side'], maxFrames, noCache: values['no-cache'], lipZero: !values['no-lip-zero'], audio: !values['no-audio'], watermark: !values['no-watermark'] };
 }
 
 function progressBar(): (done: number, total: number) => void {
@@ -84,11 +90,17 @@ async function main(): Promise<number> {
   let tracker: Tracker | null = null;
   try {
     tracker = await Tracker.create({ threads: 1 });
+    // The same signing key and log as a server using this data folder (REENACT_DATA_DIR).
+    const makePayload = await createPayloadMaker({
+      enabled: args.watermark, dataDir: process.env['REENACT_DATA_DIR'] ?? join(homedir(), '.cache', 'reenact'), serverId: process.env['REENACT_SERVER_ID'],
+      onLogError: (err) => console.error(`reenact: could not append to the provenance log (${err instanceof Error ? err.message : String(err)})`),
+    });
     const t0 = performance.now();
     const r = await reenactVideo({
       driving: args.driving, target: args.target, out: args.out, size: args.size, output: args.output, sideBySide: args.sideBySide,
       maxFrames: args.maxFrames, audio: args.audio, tracker, cacheDir: args.noCache ? null : undefined, onProgress: progressBar(),
       retarget: { lipZero: args.lipZero },
+      watermark: makePayload ? Uint8Array.from(makePayload(`offline:${basename(args.out)}`)) : undefined,
     });
     const s = (performance.now() - t0) / 1000;
     console.error(

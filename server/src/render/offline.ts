@@ -12,6 +12,8 @@ import { GeometricRenderer, type RenderInfo } from './renderer.ts';
 import type { RetargetParams } from './retarget.ts';
 import { enrollTarget, faceCrop, referencePicture, type EnrolledTarget, type FaceTrackerPort } from './target.ts';
 import { compositorFor } from './compositor.ts';
+import { i420Size, rgbaToI420 } from '../media/convert.ts';
+import { WatermarkEmbedder } from '../provenance/watermark.ts';
 import type { OutputProfile } from '../../../shared/protocol.ts';
 import { LANDMARK_SLOTS } from './mesh.ts';
 import { MESH_POINTS } from './topology.ts';
@@ -27,6 +29,8 @@ export interface ReenactOptions {
   size: number;
   /** What the written video shows (canvas.ts); default 'face'. Not with sideBySide. */
   output?: OutputProfile;
+  /** Provenance payload bits: every written frame is marked (docs/provenance.md). */
+  watermark?: Uint8Array;
   sideBySide?: boolean;
   /** Stop after this many driving frames. */
   maxFrames?: number;
@@ -70,6 +74,7 @@ export async function reenactVideo(opts: ReenactOptions): Promise<ReenactResult>
   // Paste-back at the picture's native size: the offline tool has no frame budget.
   const canvas = output === 'face' ? null : compositorFor(await referencePicture(opts.target, target, opts.maxPixels), target, output);
   const width = canvas ? canvas.width : opts.sideBySide ? size * 2 : size;
+  const mark = opts.watermark ? new WatermarkEmbedder(opts.watermark, 0) : null;
   const height = canvas ? canvas.height : size;
   const times: number[] = [];
   let frames = 0, noFace = 0;
@@ -79,10 +84,10 @@ export async function reenactVideo(opts: ReenactOptions): Promise<ReenactResult>
       // Output frame i is driving frame i at the driving rate, so the driving sound lines up as it was.
       const offsetSec = opts.audio === false ? null : await probeAudioOffset(opts.driving);
       const audio = offsetSec === null ? undefined : { path: opts.driving, offsetSec };
-      writer = new VideoWriter(opts.out, { width, height, fps: drivingInfo.fps, format: canvas ? 'yuv420p' : 'rgba', audio });
+      writer = new VideoWriter(opts.out, { width, height, fps: drivingInfo.fps, format: canvas || mark ? 'yuv420p' : 'rgba', audio });
     }
     const out = new Uint8Array(size * size * 4);
-    const composed = canvas ? new Uint8Array(canvas.frameBytes) : null;
+    const composed = canvas || mark ? new Uint8Array(i420Size(width, height)) : null;
     const sbs = opts.sideBySide ? new Uint8Array(width * size * 4) : null;
     let drivingCrop: CropRect | null = null;
     const total = opts.maxFrames ? Math.min(opts.maxFrames, drivingInfo.frames || opts.maxFrames) : drivingInfo.frames;
@@ -102,6 +107,8 @@ export async function reenactVideo(opts: ReenactOptions): Promise<ReenactResult>
         }
       }
       if (canvas && composed) canvas.compose(out, size, composed);
+      else if (composed) rgbaToI420(sbs ?? out, width, height, composed, width, height);
+      if (mark && composed) mark.mark(composed, width, height, timeMs);
       if (writer) await writer.write(composed ?? sbs ?? out);
       if (opts.onFrame) await opts.onFrame(frames, out, frame, track, info);
       frames++;
