@@ -146,3 +146,20 @@ test('canonical space round-trips, and the rigid filter smooths a shaking head w
     if (n === 18) assert.ok(Math.abs(last - 30) < 3, `yaw ${last.toFixed(1)}° three frames after a turn to 30°`);
   }
 });
+
+test('simulcast only for frames that can carry three layers, and for the profiles that make them', async () => {
+  const { wantsSimulcast, profileWantsSimulcast } = await import('../server/src/reenactor/video-publisher.ts');
+  const { simulcastEncodings, simulcastBitrate } = await import('../server/src/rtc/node-peer.ts');
+  assert.equal(wantsSimulcast(256, 256), false);
+  assert.equal(wantsSimulcast(512, 512), false);
+  assert.equal(wantsSimulcast(960, 540), true);
+  assert.equal(wantsSimulcast(1280, 720), true);
+  assert.equal(wantsSimulcast(720, 1280), true);
+  assert.deepEqual((['face', 'frame', '720p', '1080p', '720x1280'] as const).map(profileWantsSimulcast), [false, false, true, true, true]);
+  const enc = simulcastEncodings(1_500_000);
+  assert.deepEqual(enc.map((e) => e.scaleResolutionDownBy), [4, 2, 1]);
+  assert.deepEqual(enc.map((e) => e.maxBitrate), [150_000, 450_000, 1_500_000]);
+  // Each layer at least 100 kbit/s, whatever the cap.
+  assert.ok(simulcastEncodings(300_000).every((e) => (e.maxBitrate ?? 0) >= 100_000));
+  assert.equal(simulcastBitrate(1_500_000), 2_100_000);
+});
