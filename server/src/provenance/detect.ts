@@ -24,6 +24,8 @@ export const PHASES = 10;
 export const MEDIAN_HALF = 3;
 /** The share of a chip the embedder holds steady (the rest eases into the next chip); a margin is kept. */
 const STEADY = 0.68;
+/** Residuals are clipped at this many robust standard deviations of their cell. */
+const CLIP_SIGMA = 3;
 /** A one-second window counts as marked at this z-score (false positives measured on real footage: docs/provenance.md). */
 export const WINDOW_Z = 3.5;
 /** The whole recording's best timing must reach this to be taken as marked at all. */
@@ -130,8 +132,14 @@ function chips(frames: CellFrame[], phaseMs: number): Chips {
     const res: number[] = [];
     for (let i = 0; i < count; i++) if (!Number.isNaN(r[i * cells + c]!)) res.push(r[i * cells + c]!);
     // Robust spread (MAD), floored: a flat cell is not infinitely trustworthy.
-    const mad = res.length ? median(res.map(Math.abs)) * 1.4826 : Infinity;
-    weight[c] = 1 / Math.max(mad, 0.5) ** 2;
+    const sigma = Math.max(res.length ? median(res.map(Math.abs)) * 1.4826 : Infinity, 0.5);
+    weight[c] = 1 / sigma ** 2;
+    // Clip to ±CLIP_SIGMA: a cut or a burst of motion is one huge chip in many cells at once, and
+    // unclipped it can match some timing hypothesis by itself (a looped clip scored z 12 so).
+    for (let i = 0; i < count; i++) {
+      const v = r[i * cells + c]!;
+      if (!Number.isNaN(v)) r[i * cells + c] = Math.max(-CLIP_SIGMA * sigma, Math.min(CLIP_SIGMA * sigma, v));
+    }
   }
   return { r, count, firstChip: first, weight };
 }
