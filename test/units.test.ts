@@ -75,6 +75,15 @@ test('config rejects invalid values with the variable name and freezes the resul
   assert.equal(c.autoTokens, false);
   assert.ok(Object.isFrozen(c));
   assert.equal(loadConfig({}, {}).lipZero, true);
+  // Token minting: on by default only on loopback; an explicit setting wins.
+  assert.equal(loadConfig({}, {}).autoTokens, true, 'the default 127.0.0.1 mints');
+  assert.equal(loadConfig({}, { REENACT_HOST: '0.0.0.0' }).autoTokens, false);
+  assert.equal(loadConfig({}, { REENACT_HOST: '192.168.1.20' }).autoTokens, false);
+  assert.equal(loadConfig({}, { REENACT_HOST: '::1' }).autoTokens, true);
+  assert.equal(loadConfig({}, { REENACT_HOST: 'localhost' }).autoTokens, true);
+  assert.equal(loadConfig({}, { REENACT_HOST: '127.0.0.2' }).autoTokens, true);
+  assert.equal(loadConfig({}, { REENACT_HOST: '0.0.0.0', REENACT_AUTO_TOKENS: '1' }).autoTokens, true);
+  assert.equal(loadConfig({}, { REENACT_HOST: '127.0.0.1', REENACT_AUTO_TOKENS: '0' }).autoTokens, false);
   assert.equal(loadConfig({}, { REENACT_LIP_ZERO: '0' }).lipZero, false);
   assert.equal(loadConfig({}, { REENACT_LIP_ZERO: 'false' }).lipZero, false);
 });

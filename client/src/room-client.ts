@@ -15,8 +15,14 @@ import { CodedError, ErrorCodes, InvalidStateError } from '../../shared/errors.t
 import { SIGNALLING_PATH, TRACKS_PROTOCOL, pickStreamParameters, type DataLabel, type Notification, type ProducerLabel, type ResponseData, type Role } from '../../shared/protocol.ts';
 import { httpError } from './messages.ts';
 
-/** Fetches a room token from the embedded token endpoint; failures reject with CodedError. */
+/**
+ * The page's room token: the one its URL carries (`?token=`, handed out by a deployment's own
+ * backend), else one from the embedded token endpoint (on by default only on a loopback server).
+ * Failures reject with CodedError.
+ */
 export async function fetchToken(room: string, role: Exclude<Role, 'reenactor'>): Promise<string> {
+  const given = typeof location === 'undefined' ? null : new URLSearchParams(location.search).get('token');
+  if (given) return given;
   let res: Response;
   try {
     res = await fetch(`/api/token?room=${encodeURIComponent(room)}&role=${role}`, { cache: 'no-store' });

@@ -27,11 +27,14 @@ const configSchema = z.object({
   /** Token lifetime. REENACT_TOKEN_TTL_MS. */
   tokenTtlMs: z.coerce.number().int().positive().default(6 * 3600_000),
   /**
-   * Hand out tokens from GET /api/token to any local page (the embedded
-   * default for a single-user box). Turn off in deployments and mint tokens
-   * with your own backend. REENACT_AUTO_TOKENS=0|1.
+   * Hand out tokens from GET /api/token to any page that asks (the embedded
+   * default for a single-user box). Unset, it is on only when the server
+   * listens on loopback (127.0.0.0/8, ::1, localhost): anyone who reaches the
+   * port could otherwise become the actor of any room. Deployments mint tokens
+   * in their own backend and hand them to the pages (`?token=`).
+   * REENACT_AUTO_TOKENS=0|1; 1 on a public address is honoured, with a warning.
    */
-  autoTokens: z.coerce.boolean().default(true),
+  autoTokens: z.coerce.boolean().optional(),
   /** Sessions per reenactor child process. REENACT_SESSIONS_PER_REENACTOR. */
   sessionsPerReenactor: z.coerce.number().int().min(1).max(64).default(4),
   /** Server-wide session limit; /healthz says 503 at or over it. REENACT_MAX_SESSIONS. */
@@ -88,7 +91,7 @@ const configSchema = z.object({
   heartbeatTimeoutMs: z.coerce.number().int().positive().default(10_000),
 });
 
-export type Config = Readonly<z.infer<typeof configSchema>>;
+export type Config = Readonly<Omit<z.infer<typeof configSchema>, 'autoTokens'> & { autoTokens: boolean }>;
 
 const envNames: Record<keyof z.input<typeof configSchema>, string> = {
   host: 'REENACT_HOST',
@@ -122,6 +125,12 @@ const envNames: Record<keyof z.input<typeof configSchema>, string> = {
   testHooks: 'REENACT_TEST_HOOKS',
 };
 
+/** Whether a listen address is reachable from this machine only. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
 function boolish(v: string): boolean | string {
   if (v === '0' || v === 'false' || v === 'no') return false;
   if (v === '1' || v === 'true' || v === 'yes') return true;
@@ -152,5 +161,5 @@ export function loadConfig(overrides: Partial<z.input<typeof configSchema>> = {}
     throw new Error(`invalid configuration:\n${lines.join('\n')}`);
   }
   if (parsed.data.rtcMaxPort < parsed.data.rtcMinPort) throw new Error('invalid configuration: REENACT_RTC_MAX_PORT < REENACT_RTC_MIN_PORT');
-  return Object.freeze(parsed.data);
+  return Object.freeze({ ...parsed.data, autoTokens: parsed.data.autoTokens ?? isLoopbackHost(parsed.data.host) });
 }

@@ -9,7 +9,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { Server as IoServer } from 'socket.io';
-import type { Config } from './config.ts';
+import { isLoopbackHost, type Config } from './config.ts';
 import { rootLogger, type Logger } from './logger.ts';
 import { Metrics } from './metrics/metrics.ts';
 import { TokenSigner } from './auth/tokens.ts';
@@ -208,7 +208,8 @@ export class ReenactServer {
       config.defaultTarget,
       targets.list().filter((t) => t.source === 'bundled' && t.kind === 'image').map((t) => t.id),
     );
-    log.info('listening', { url: server.url });
+    log.info('listening', { url: server.url, tokenMinting: config.autoTokens });
+    if (config.autoTokens && !isLoopbackHost(config.host)) log.warn('REENACT_AUTO_TOKENS=1 on a non-loopback address: anyone who reaches this port can mint an actor token for any room');
     return server;
   }
 
