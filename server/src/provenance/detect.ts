@@ -5,8 +5,10 @@
  *
  * 1. For each hypothesis of the chip phase (PHASES steps of a chip), frames
  *    are grouped into chips (the part of each chip before the embedder's
- *    transition), and each cell's chip mean has its local temporal median
- *    (±MEDIAN_HALF chips) taken off: what is left is the mark plus whatever
+ *    transition), and each cell's chip mean has the mean of its neighbouring
+ *    chips (±NEIGHBOURS chips) taken off, then each chip the best plane over
+ *    its cells, and what is left is clipped at CLIP_SIGMA robust deviations
+ *    of its cell: the mark plus whatever
  *    of the picture moved.
  * 2. The sync cells are correlated with the known sequence at every one of
  *    its SEQ_CHIPS shifts; the best (phase, shift) over the whole recording
@@ -21,7 +23,7 @@
 import { CHIP_MS, DATA_CELLS, GRID, SEQ_CHIPS, SPREAD, SYNC, SYNC_CELLS, bitIndex } from './watermark.ts';
 
 export const PHASES = 10;
-export const MEDIAN_HALF = 3;
+export const NEIGHBOURS = 3;
 /** The share of a chip the embedder holds steady (the rest eases into the next chip); a margin is kept. */
 const STEADY = 0.68;
 /** Residuals are clipped at this many robust standard deviations of their cell. */
@@ -115,7 +117,7 @@ function chips(frames: CellFrame[], phaseMs: number): Chips {
       // The picture's level here: the mean of the neighbouring chips (not this one). A median would
       // often equal this chip's own marked level (half of a run of equal signs) and hide the mark.
       let sum = 0, n = 0;
-      for (let j = Math.max(0, i - MEDIAN_HALF); j <= Math.min(count - 1, i + MEDIAN_HALF); j++) {
+      for (let j = Math.max(0, i - NEIGHBOURS); j <= Math.min(count - 1, i + NEIGHBOURS); j++) {
         if (j === i || Number.isNaN(m[j * cells + c]!)) continue;
         sum += m[j * cells + c]!;
         n++;

@@ -16,12 +16,8 @@ export const LOG_FILE = 'provenance.jsonl';
 /** The signing key in dataDir, created on first use. */
 export async function provenanceKey(dataDir: string): Promise<string> {
   const path = join(dataDir, KEY_FILE);
-  try {
-    const k = (await readFile(path, 'utf8')).trim();
-    if (k.length >= 32) return k;
-  } catch {
-    // Created below.
-  }
+  const existing = await provenanceKeyIfPresent(dataDir);
+  if (existing) return existing;
   await mkdir(dataDir, { recursive: true });
   const key = randomBytes(32).toString('hex');
   // 'wx': never overwrite a key another process wrote meanwhile; read theirs instead.

@@ -75,9 +75,11 @@ export const SPREAD = balanced('reenact-provenance-v1/spread', DATA_CELLS);
  * chips, each landing SEQ_CHIPS × DATA_CELLS / bits times per cycle.
  */
 export function bitIndex(k: number, cell: number, bits: number): number {
-  const j = DATA_CELLS.indexOf(cell);
-  return (((k % SEQ_CHIPS) * DATA_CELLS.length + j) * 37) % bits;
+  return (((k % SEQ_CHIPS) * DATA_CELLS.length + DATA_SLOT[cell]!) * 37) % bits;
 }
+
+/** Each data cell's position in DATA_CELLS (−1 for sync cells): bitIndex runs per cell per frame. */
+const DATA_SLOT = Int16Array.from({ length: GRID * GRID }, (_, c) => DATA_CELLS.indexOf(c));
 
 /** Per-axis bump weights: for each pixel, its two cells and the first one's weight (the other has 1 − w). */
 export interface AxisWeights {

@@ -36,8 +36,9 @@ export class SynthesizedPublisher {
   #producer: msc.Producer;
   #track: MediaStreamTrack;
   #simulcast: boolean;
-  /** The size class a republish is under way for, or failed for (not retried until the size moves on). */
+  /** A republish is under way. */
   #switching = false;
+  /** The encodings a republish failed for: not retried until the frame size moves back and forth. */
   #failedFor: boolean | null = null;
   #closed = false;
 
