@@ -2,7 +2,9 @@
  * The actor page's target gallery: lists the faces the reenactor can render
  * (bundled and uploaded), switches the session's target, and uploads new
  * photos by drag and drop or file picker, with a preview card per upload that
- * ends either as a selectable target or showing the coded error.
+ * ends either as a selectable target or showing the coded error. Uploads are
+ * the room's own (the server lists and shows them only with its token) and
+ * can be deleted from their card.
  *
  * Files are checked in the browser first (type and the 10 MB limit) so a
  * wrong file fails at once without an upload; the server checks again and
@@ -81,7 +83,8 @@ export class TargetGallery {
         list = await client.signal.request('listTargets', {});
       } catch (err) {
         if (!(err instanceof CodedError) || (err.code !== ErrorCodes.UNKNOWN_METHOD && err.code !== ErrorCodes.INVALID_STATE)) throw err;
-        const res = await fetch('/api/targets', { cache: 'no-store' });
+        const token = client?.token;
+        const res = await fetch('/api/targets', { cache: 'no-store', headers: token ? { authorization: `Bearer ${token}` } : {} });
         if (!res.ok) throw await httpError(res);
         const body = (await res.json()) as TargetInfo[] | { targets: TargetInfo[]; current?: string };
         list = Array.isArray(body) ? { targets: body } : body;
@@ -182,19 +185,49 @@ export class TargetGallery {
   #render(): void {
     const { gallery } = this.#els;
     for (const c of gallery.querySelectorAll('.target[data-id]')) c.remove();
+    const token = this.#client()?.token;
     for (const t of this.#targets.values()) {
-      const card = el('button', 'target');
-      card.type = 'button';
+      const card = el('div', 'target');
       card.dataset['id'] = t.id;
       card.title = `${t.name} (${t.kind}, ${t.source})`;
       card.setAttribute('aria-selected', String(t.id === this.#current));
+      const pick = el('button', 'pick');
+      pick.type = 'button';
       const img = el('img', '');
       img.alt = '';
       img.loading = 'lazy';
-      img.src = t.thumbnailUrl;
-      card.append(img, el('span', 'name', t.name));
-      card.addEventListener('click', () => void this.select(t.id));
+      // An upload's preview is private to this room: the image request carries the room's token.
+      img.src = t.source === 'upload' && token ? `${t.thumbnailUrl}?token=${encodeURIComponent(token)}` : t.thumbnailUrl;
+      pick.append(img, el('span', 'name', t.name));
+      pick.addEventListener('click', () => void this.select(t.id));
+      card.append(pick);
+      if (t.source === 'upload') {
+        const del = el('button', 'dismiss', '×');
+        del.type = 'button';
+        del.title = 'delete this upload from the server';
+        del.addEventListener('click', () => void this.remove(t.id));
+        card.append(del);
+      }
       gallery.append(card);
+    }
+  }
+
+  /** Deletes one of this room's uploads from the server (the room falls back to the default target if it was in use). */
+  async remove(id: string): Promise<void> {
+    const client = this.#client();
+    if (!client) {
+      this.#note('Not connected: uploads can be deleted once the session is live.', ErrorCodes.INVALID_STATE);
+      return;
+    }
+    try {
+      const res = await fetch(`/api/targets/${encodeURIComponent(id)}`, { method: 'DELETE', headers: { authorization: `Bearer ${client.token}` } });
+      if (!res.ok) throw await httpError(res);
+      this.#targets.delete(id);
+      this.#render();
+      await this.refresh();
+    } catch (err) {
+      const { code, message } = toCoded(err);
+      this.#note(`${code}: ${describeCode(code)} (${message})`, code);
     }
   }
 }

@@ -62,6 +62,11 @@ const configSchema = z.object({
   budgetMs: z.coerce.number().int().min(5).max(1000).default(50),
   /** Gallery id of the target a new session starts with. REENACT_DEFAULT_TARGET. */
   defaultTarget: z.string().default('s1'),
+  /**
+   * Uploaded faces are deleted this many hours after they were uploaded (with their enrollments);
+   * 0 keeps them until their room's actor deletes them. REENACT_UPLOAD_TTL_HOURS.
+   */
+  uploadTtlHours: z.coerce.number().min(0).max(100_000).default(168),
   /** Where uploads and enrolled-target caches live. REENACT_DATA_DIR. */
   dataDir: z.string().default(join(homedir(), '.cache', 'reenact')),
   /** Test-only stage hooks (slow or failing stage), JSON. REENACT_TEST_HOOKS. */
@@ -121,6 +126,7 @@ const envNames: Record<keyof z.input<typeof configSchema>, string> = {
   trackerModel: 'REENACT_TRACKER_MODEL',
   budgetMs: 'REENACT_BUDGET_MS',
   defaultTarget: 'REENACT_DEFAULT_TARGET',
+  uploadTtlHours: 'REENACT_UPLOAD_TTL_HOURS',
   dataDir: 'REENACT_DATA_DIR',
   testHooks: 'REENACT_TEST_HOOKS',
 };

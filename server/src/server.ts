@@ -22,6 +22,7 @@ import { ReenactorSupervisor, type SessionSettings } from './reenactor/superviso
 import { CodedError, ErrorCodes } from '../../shared/errors.ts';
 import { SIGNALLING_PATH, type SessionOptions } from '../../shared/protocol.ts';
 import { TargetStore } from './targets/store.ts';
+import { forgetEnrollments } from './render/target.ts';
 import { InferenceRunner } from './inference/runner.ts';
 import { REENACT_HANDLER, reenactHandlerSpec, type PipelineRequest } from './pipeline/reenact-handler.ts';
 import { degradedRenderSize } from './pipeline/reenact-stage.ts';
@@ -70,7 +71,7 @@ export class ReenactServer {
       metrics,
       mintToken: (room) => tokens.sign(room, 'reenactor'),
       serverUrl: () => this.url,
-      targetPath: (id) => (targets.get(id) ?? targets.get(targets.defaultId))!.path,
+      targetPath: (id, room) => (targets.get(id, room ?? '') ?? targets.get(targets.defaultId, ''))!.path,
       watermark: watermark ?? undefined,
     });
     this.#supervisor.on('sessionstate', (roomId, state, code, message) => {
@@ -89,7 +90,7 @@ export class ReenactServer {
       getOrCreateRoom: (id) => this.#getOrCreateRoom(id),
       overloaded: () => this.#supervisor.sessionCount >= config.maxSessions,
       controls: {
-        listTargets: (roomId) => ({ targets: targets.list(), current: this.#roomSettings(roomId).targetId }),
+        listTargets: (roomId) => ({ targets: targets.list(roomId), current: this.#roomSettings(roomId).targetId }),
         setTarget: (roomId, targetId) => this.#setTarget(roomId, targetId),
         resetNeutral: (roomId) => this.#supervisor.control(roomId, { type: 'resetNeutral' }),
         setOptions: (roomId, options) => this.#setOptions(roomId, options),
@@ -111,10 +112,16 @@ export class ReenactServer {
   }
 
   async #setTarget(roomId: string, targetId: string): Promise<void> {
-    const target = this.#targets.get(targetId);
+    const target = this.#targets.get(targetId, roomId);
     if (!target) throw new CodedError(ErrorCodes.NOT_FOUND, 'no such target');
     if (this.#supervisor.sessionState(roomId) === 'running') await this.#supervisor.control(roomId, { type: 'setTarget', targetId, targetPath: target.path });
     this.#roomSettings(roomId).targetId = targetId;
+  }
+
+  /** A room whose upload was deleted or expired goes back to the default target. */
+  #targetRemoved(id: string, room: string | null): void {
+    if (!room || this.#settings.get(room)?.targetId !== id) return;
+    this.#setTarget(room, this.#targets.defaultId).catch((err: unknown) => this.#log.warn('could not switch a room off its removed upload', { room, err }));
   }
 
   /**
@@ -126,7 +133,7 @@ export class ReenactServer {
     const have = this.#supervisor.settings(roomId);
     if (!want || !have) return;
     try {
-      const target = this.#targets.get(want.targetId);
+      const target = this.#targets.get(want.targetId, roomId);
       if (target && want.targetId !== have.targetId) await this.#supervisor.control(roomId, { type: 'setTarget', targetId: want.targetId, targetPath: target.path });
       if (!sameOptions(want.options, have.options)) await this.#supervisor.control(roomId, { type: 'setOptions', ...want.options });
     } catch (err) {
@@ -149,6 +156,7 @@ export class ReenactServer {
     // Uploads are enrolled (which is also their face check) in a worker thread started on first
     // use, into the same cache the reenactors read: nothing of it runs on this event loop.
     const enroller: { current?: Promise<InferenceRunner> } = {};
+    const holder: { server?: ReenactServer } = {};
     const enrollRunner = (): Promise<InferenceRunner> => {
       enroller.current ??= InferenceRunner.create({
         name: 'enroller',
@@ -167,6 +175,11 @@ export class ReenactServer {
         const runner = await enrollRunner();
         await runner.run(REENACT_HANDLER, { op: 'enroll', targetPath: path, size: config.renderSize } satisfies PipelineRequest);
       },
+      uploadTtlMs: config.uploadTtlHours * 3_600_000,
+      forget: async (bytes) => void (await forgetEnrollments(join(config.dataDir, 'targets'), bytes)),
+      removed: (id, room) => {
+        if (holder.server) holder.server.#targetRemoved(id, room);
+      },
       // The degraded render size too, in the background, from the stored file: the upload is
       // accepted once the face check passed.
       accepted: (path) => {
@@ -177,7 +190,6 @@ export class ReenactServer {
     });
     const watermark = await createPayloadMaker({ enabled: config.watermark, dataDir: config.dataDir, serverId: config.serverId, onLogError: (err) => log.warn('could not append to the provenance log', { err }) });
     const pool = await WorkerPool.create(config);
-    const holder: { server?: ReenactServer } = {};
     const handler = createRequestHandler({
       autoTokens: config.autoTokens,
       signToken: (room, role) => tokens.sign(room, role),
@@ -254,6 +266,7 @@ export class ReenactServer {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#targets.close();
     await this.#supervisor.close();
     for (const room of [...this.#rooms.values()]) room.close(ErrorCodes.ROOM_CLOSED, 'server shutting down');
     await new Promise<void>((resolve) => void this.#io.close(() => resolve()));

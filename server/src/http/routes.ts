@@ -1,6 +1,8 @@
 /**
  * Plain HTTP routes: the client pages and bundles, token minting for the
- * embedded single-box default, /healthz and /metrics.
+ * embedded single-box default, /healthz and /metrics, and the targets API
+ * (the gallery, and each room's own uploads: listed, previewed, uploaded and
+ * deleted only with a token for that room).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
@@ -85,6 +87,10 @@ export function createRequestHandler(deps: RouteDeps): (req: IncomingMessage, re
         await upload(req, res, deps);
         return;
       }
+      if (TARGET_PATH.test(path) && req.method === 'DELETE') {
+        await removeUpload(req, url, res, deps);
+        return;
+      }
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         json(res, 405, { error: { code: ErrorCodes.BAD_REQUEST, message: 'method not allowed' } });
         return;
@@ -104,14 +110,22 @@ export function createRequestHandler(deps: RouteDeps): (req: IncomingMessage, re
         else if (role !== 'actor' && role !== 'viewer') json(res, 400, { error: { code: ErrorCodes.BAD_REQUEST, message: `role must be actor or viewer` } });
         else json(res, 200, { token: deps.signToken(room, role as (typeof Roles)[number]), room, role });
       } else if (path === '/api/targets') {
-        json(res, 200, { targets: deps.targets.list(), defaultId: deps.targets.defaultId });
+        // Without a token: the operator's gallery. With one: that room's uploads too.
+        const claims = tokenOf(req, url, deps);
+        if (claims === 'invalid') json(res, 401, { error: { code: ErrorCodes.UNAUTHORIZED, message: 'the token is invalid or expired' } });
+        else json(res, 200, { targets: deps.targets.list(claims?.room), defaultId: deps.targets.defaultId });
       } else if (/^\/api\/targets\/[A-Za-z0-9]{1,32}\/thumb\.jpg$/.test(path)) {
         const id = path.split('/')[3] ?? '';
+        const claims = tokenOf(req, url, deps);
+        const room = claims && claims !== 'invalid' ? claims.room : undefined;
         try {
-          const body = await deps.targets.thumbnail(id);
-          res.writeHead(200, { 'content-type': 'image/jpeg', 'cache-control': 'max-age=3600' });
+          const body = await deps.targets.thumbnail(id, room);
+          // An upload's preview is one room's: never kept by shared caches.
+          const shared = deps.targets.get(id, '')?.info.source === 'bundled';
+          res.writeHead(200, { 'content-type': 'image/jpeg', 'cache-control': shared ? 'max-age=3600' : 'private, no-store', 'x-content-type-options': 'nosniff' });
           res.end(body);
         } catch {
+          // The same answer whether the target does not exist or is another room's.
           json(res, 404, { error: { code: ErrorCodes.NOT_FOUND, message: 'no such target' } });
         }
       } else if (path === '/' || path === '/index.html') {
@@ -131,6 +145,35 @@ export function createRequestHandler(deps: RouteDeps): (req: IncomingMessage, re
       else res.destroy();
     });
   };
+}
+
+const TARGET_PATH = /^\/api\/targets\/[A-Za-z0-9]{1,32}$/;
+
+/** The claims of the request's token (Bearer, or `?token=` for images), null without one. */
+function tokenOf(req: IncomingMessage, url: URL, deps: RouteDeps): TokenClaims | null | 'invalid' {
+  const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+  const token = bearer ?? url.searchParams.get('token');
+  if (!token) return null;
+  try {
+    return deps.verifyToken(token);
+  } catch {
+    return 'invalid';
+  }
+}
+
+/** DELETE /api/targets/:id: an actor token of the room the upload belongs to. */
+async function removeUpload(req: IncomingMessage, url: URL, res: ServerResponse, deps: RouteDeps): Promise<void> {
+  const claims = tokenOf(req, url, deps);
+  if (!claims || claims === 'invalid') return json(res, 401, { error: { code: ErrorCodes.UNAUTHORIZED, message: 'an actor token is required' } });
+  if (claims.role !== 'actor') return json(res, 403, { error: { code: ErrorCodes.FORBIDDEN, message: 'only actors delete targets' } });
+  try {
+    await deps.targets.remove(url.pathname.split('/')[3] ?? '', claims.room);
+    res.writeHead(204, { 'cache-control': 'no-store' });
+    res.end();
+  } catch (err) {
+    if (err instanceof CodedError) json(res, 404, { error: { code: err.code, message: err.message } });
+    else throw err;
+  }
 }
 
 /**
@@ -175,7 +218,7 @@ async function upload(req: IncomingMessage, res: ServerResponse, deps: RouteDeps
     return;
   }
   try {
-    const target = await deps.targets.upload(Buffer.concat(chunks), String(req.headers['content-type'] ?? ''));
+    const target = await deps.targets.upload(Buffer.concat(chunks), String(req.headers['content-type'] ?? ''), claims.room);
     json(res, 201, { target });
   } catch (err) {
     if (err instanceof CodedError) fail(err.code === ErrorCodes.MEDIA_TOO_LARGE ? 413 : 422, err.code, err.message);

@@ -36,7 +36,8 @@ export interface SupervisorDeps {
   /** The URL children use to reach this server's signalling. */
   serverUrl: () => string;
   /** Resolves a gallery target id to its file. */
-  targetPath: (targetId: string) => string;
+  /** The file of a target the room may use (the default target's when it may not, or it is gone). */
+  targetPath: (targetId: string, roomId?: string) => string;
   /** The provenance payload for a session starting in a room (logged by the callee), or null when marking is off. */
   watermark?: (roomId: string) => number[] | null;
 }
@@ -223,7 +224,7 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
       outputBitrate: config.outputBitrate,
       simulcast: config.simulcast,
       targetId: entry.settings.targetId,
-      targetPath: this.#deps.targetPath(entry.settings.targetId),
+      targetPath: this.#deps.targetPath(entry.settings.targetId, entry.roomId),
       renderSize: config.renderSize,
       budgetMs: config.budgetMs,
       sideBySide: entry.settings.options.sideBySide,

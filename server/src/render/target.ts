@@ -6,7 +6,7 @@
  * by the file's content hash and the enrollment options.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FaceTrack } from '../../../shared/tracking.ts';
 import { decodeImage, MediaError, probeMedia, readFrames, type MediaInfo, type RawFrame } from '../media/video-io.ts';
@@ -110,11 +110,30 @@ function neutralScore(track: FaceTrack, pts: Float64Array): number {
   return mouthGap(pts) * 4 + Math.max(0, 0.25 - eyes) * 4 + pose;
 }
 
+/**
+ * Cache key: the picture's content hash, then a hash of the options, 16 hex digits each, so every
+ * enrollment of one picture (at any size) can be found from its bytes (forgetEnrollments).
+ */
 async function hashFile(path: string, opts: EnrollOptions): Promise<string> {
-  const h = createHash('sha256');
-  h.update(await readFile(path));
-  h.update(JSON.stringify({ v: ENROLL_VERSION, size: opts.size, n: opts.maxClipFrames ?? 300, t: opts.trackerId ?? '' }));
-  return h.digest('hex').slice(0, 32);
+  const o = createHash('sha256').update(JSON.stringify({ v: ENROLL_VERSION, size: opts.size, n: opts.maxClipFrames ?? 300, t: opts.trackerId ?? '' }));
+  return contentKey(await readFile(path)) + o.digest('hex').slice(0, 16);
+}
+
+function contentKey(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex').slice(0, 16);
+}
+
+/** Deletes every cached enrollment of a picture (all sizes and trackers), given its bytes. */
+export async function forgetEnrollments(cacheDir: string, bytes: Uint8Array): Promise<number> {
+  const prefix = contentKey(bytes);
+  let n = 0;
+  for (const f of await readdir(cacheDir).catch(() => [] as string[])) {
+    if (f.length === 36 && f.startsWith(prefix) && f.endsWith('.bin')) {
+      await rm(join(cacheDir, f), { force: true });
+      n++;
+    }
+  }
+  return n;
 }
 
 /**
