@@ -95,6 +95,8 @@ export class SpawnedServer {
       REENACT_RTC_MAX_PORT: String(rtcMin + 199),
       REENACT_TOKEN_SECRET: secret,
       REENACT_AUTO_TOKENS: '0',
+      // Its peers are closed before it is stopped: SIGTERM should close it at once, not drain.
+      REENACT_DRAIN_GRACE_MS: '0',
     });
     if (opts.output) env['REENACT_OUTPUT'] = opts.output;
     if (opts.renderSize) env['REENACT_RENDER_SIZE'] = String(opts.renderSize);

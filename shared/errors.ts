@@ -16,6 +16,8 @@ export const ErrorCodes = {
   NOT_FOUND: 'E_NOT_FOUND',
   /** The server is over its load threshold. */
   BUSY: 'E_BUSY',
+  /** The server is shutting down (draining): join again later, or on another instance. */
+  DRAINING: 'E_DRAINING',
   /** The mediasoup worker carrying the room died; the room was closed. */
   WORKER_DIED: 'E_WORKER_DIED',
   /** The reenactor process serving this room is restarting. */

@@ -252,7 +252,9 @@ export type Notification =
   | { method: 'roomClosed'; data: { code: ErrorCode; message: string } }
   | { method: 'sessionStats'; data: SessionStatsData }
   | { method: 'targetChanged'; data: { targetId: string } }
-  | { method: 'degradeChanged'; data: { level: number; reason: string } };
+  | { method: 'degradeChanged'; data: { level: number; reason: string } }
+  /** The server is shutting down: sessions may finish for up to graceMs, then the room closes. */
+  | { method: 'serverDraining'; data: { graceMs: number } };
 
 /** socket.io typing: the same interfaces go to the server's Server<> and the clients' Socket<>. */
 export interface ClientToServerEvents {

@@ -37,6 +37,7 @@ import {
   std,
   waitForPlayback,
   type TestBrowser,
+  cspViolations,
 } from './helpers/browser.ts';
 
 const skip = chromiumAvailable() ? false : 'Chromium is not installed at /usr/bin/chromium (scripts/setup.sh installs it)';
@@ -198,7 +199,8 @@ test('privacy mode: the page sends landmarks only, the server has no video produ
   // Camera-to-screen per frame, on the page's own clock, in both modes. Camera video: the fake
   // camera's frames carry stamps, which the reenactor copies into its output. Privacy mode: the
   // sender keeps each frame's capture time by frame id, and the reenactor stamps that id.
-  await actor.addScriptTag({ content: stampScript });
+  // Evaluated rather than added as a script tag: the page's content security policy blocks inline scripts.
+  await actor.evaluate(stampScript);
   await startRecording(actor, { id: 'local', key: '__cam', clock: 'capture' });
   await startRecording(actor, { id: 'output' });
   const video = await sampleStats(actor, 6);
@@ -328,6 +330,8 @@ test('three viewer pages and an OBS page watch the same room at once, each recei
     });
     assert.deepEqual(layout, { w: layout.vw, h: layout.vh, vw: layout.vw, vh: layout.vh, header: false, status: true });
     await obs.screenshot({ path: join(artifactsDir, 'obs.png') });
+    // The pages play under their content security policy without it blocking anything.
+    for (const v of viewers) assert.deepEqual(await cspViolations(v), [], `CSP blocked something on ${v.url()}`);
   } finally {
     for (const v of viewers) await v.close();
   }
@@ -362,6 +366,14 @@ test('uploads: wrong files show their coded error while the session keeps playin
       throw new Error(`uploaded target not selected; note: ${await actor.textContent('#targets-note')}; ${String(err)}`);
     });
   await waitForPlayback(actor, '#output', 1, 15_000);
+  // The upload's preview is private to the room: the page loads it with the room's token.
+  await actor.waitForFunction(() => {
+    const img = document.querySelector<HTMLImageElement>('.target[aria-selected="true"] img');
+    return !!img && img.complete && img.naturalWidth > 0;
+  }, null, { timeout: 15_000 });
+  // Everything so far (camera, privacy mode's wasm tracker, uploads, previews) ran under the
+  // actor page's content security policy without it blocking anything.
+  assert.deepEqual(await cspViolations(actor), []);
 });
 
 test('network drop: the actor page says it is reconnecting, then comes back live by itself', { timeout: 90_000, skip }, async () => {
@@ -445,6 +457,7 @@ test('face overlay: tasks-vision runs the .task assembled from the npm TFLite fi
     const meanPx = sum / 468;
     console.log('face overlay vs tracker', JSON.stringify({ meanPx: meanPx.toFixed(2), interOcularPx: eyes.toFixed(1), relative: (meanPx / eyes).toFixed(4), detectMsMedian: grab.detectMs.toFixed(1) }));
     assert.ok(meanPx / eyes < 0.05, `overlay landmarks are ${meanPx.toFixed(1)} px (${((100 * meanPx) / eyes).toFixed(1)} % of the eye distance) from the tracker's`);
+    assert.deepEqual(await cspViolations(page), [], 'the content security policy blocked the in-page tracker');
   } finally {
     await page.close();
   }

@@ -53,6 +53,25 @@ test('the gallery lists the bundled targets with thumbnails', { timeout: 30_000 
   assert.equal((await fetch(`${server.url}/api/targets/nope/thumb.jpg`)).status, 404);
 });
 
+test('pages carry a content security policy and the usual security headers; the actor page cannot be framed', { timeout: 30_000 }, async () => {
+  const actor = await fetch(`${server.url}/`);
+  const csp = actor.headers.get('content-security-policy') ?? '';
+  assert.match(csp, /default-src 'self'/);
+  assert.match(csp, /script-src 'self' 'wasm-unsafe-eval'(;|$)/, 'scripts from elsewhere, inline or eval allowed');
+  assert.match(csp, /frame-ancestors 'none'/);
+  assert.equal(actor.headers.get('x-frame-options'), 'DENY');
+  assert.match(actor.headers.get('permissions-policy') ?? '', /camera=\(self\)/);
+  const viewer = await fetch(`${server.url}/view/room`);
+  assert.match(viewer.headers.get('content-security-policy') ?? '', /frame-ancestors \*/, 'the viewer page is meant to be embeddable');
+  assert.match(viewer.headers.get('permissions-policy') ?? '', /camera=\(\)/);
+  for (const path of ['/', '/view/room', '/api/targets', '/healthz', '/nope', '/dist/actor.js']) {
+    const res = await fetch(`${server.url}${path}`);
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff', path);
+    assert.equal(res.headers.get('referrer-policy'), 'no-referrer', path);
+    assert.equal(res.headers.get('strict-transport-security'), null, `${path}: HSTS on plain HTTP`);
+  }
+});
+
 test('bad uploads are refused with coded errors: corrupt, huge, not an image, no face, wrong role', { timeout: 60_000 }, async () => {
   const corrupt = new Uint8Array(4096);
   corrupt.set([0xff, 0xd8, 0xff, 0xe0]);

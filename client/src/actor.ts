@@ -25,6 +25,7 @@ import { CameraError, listCameras, openCamera } from './camera.ts';
 import { LevelMeter, listMicrophones, microphoneAdvice, openMicrophone } from './microphone.ts';
 import { LiveRoom } from './live-room.ts';
 import { describeCode, toCoded } from './messages.ts';
+import { ErrorCodes } from '../../shared/errors.ts';
 import type { RoomClient } from './room-client.ts';
 import { MediaStatsSampler, StatsPanel } from './stats.ts';
 import { SynthWatcher } from './synth.ts';
@@ -103,6 +104,10 @@ function onNotification(n: Notification): void {
       break;
     case 'degradeChanged':
       controlsNote(n.data.level > 0 ? `Quality reduced to keep up (${n.data.reason}).` : 'Full quality restored.');
+      break;
+    case 'serverDraining':
+      document.body.dataset['draining'] = String(n.data.graceMs);
+      controlsNote(`The server is restarting: this session can go on for up to ${Math.round(n.data.graceMs / 1000)} s, then the page reconnects by itself.`, ErrorCodes.DRAINING);
       break;
     case 'newProducer':
     case 'producerClosed':

@@ -6,6 +6,7 @@
 import { CodedError, ErrorCodes, type ErrorCode } from '../../shared/errors.ts';
 
 const text: Partial<Record<ErrorCode, string>> = {
+  [ErrorCodes.DRAINING]: 'The server is restarting. Retrying automatically.',
   [ErrorCodes.BUSY]: 'The server is busy (all reenactment slots are in use). Retrying automatically.',
   [ErrorCodes.UNAUTHORIZED]: 'Your access token was refused or has expired. Reload the page.',
   [ErrorCodes.FORBIDDEN]: 'This server does not hand out tokens to pages (REENACT_AUTO_TOKENS=0). Open the page through your own backend.',

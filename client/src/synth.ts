@@ -153,6 +153,7 @@ export class SynthWatcher {
       case 'roomClosed':
         this.#set('ended');
         break;
+      case 'serverDraining':
       case 'peerLeft':
       case 'sessionStatus':
       case 'sessionStats':

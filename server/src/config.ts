@@ -92,6 +92,11 @@ const configSchema = z.object({
   /** Serve HTTPS when both are set (needed for cameras off localhost). REENACT_TLS_CERT, REENACT_TLS_KEY. */
   tlsCert: z.string().optional(),
   tlsKey: z.string().optional(),
+  /**
+   * SIGTERM drains: new joins are refused (503 with Retry-After, E_DRAINING), rooms are told,
+   * and sessions may go on for up to this long before the server closes. REENACT_DRAIN_GRACE_MS.
+   */
+  drainGraceMs: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
   /** Reenactor child heartbeat: considered hung after this long without one. REENACT_HEARTBEAT_TIMEOUT_MS. */
   heartbeatTimeoutMs: z.coerce.number().int().positive().default(10_000),
 });
@@ -120,6 +125,7 @@ const envNames: Record<keyof z.input<typeof configSchema>, string> = {
   tlsCert: 'REENACT_TLS_CERT',
   tlsKey: 'REENACT_TLS_KEY',
   heartbeatTimeoutMs: 'REENACT_HEARTBEAT_TIMEOUT_MS',
+  drainGraceMs: 'REENACT_DRAIN_GRACE_MS',
   lipZero: 'REENACT_LIP_ZERO',
   output: 'REENACT_OUTPUT',
   renderSize: 'REENACT_RENDER_SIZE',

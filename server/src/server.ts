@@ -41,6 +41,7 @@ export class ReenactServer {
   readonly #roomsCreating = new Map<string, Promise<Room>>();
   /** Per-room session settings chosen by the actor (may precede the session). */
   readonly #settings = new Map<string, SessionSettings>();
+  #draining: Promise<void> | null = null;
   readonly #targets: TargetStore;
   readonly #enroller: { current?: Promise<InferenceRunner> };
   #closed = false;
@@ -89,6 +90,7 @@ export class ReenactServer {
       tokens,
       getOrCreateRoom: (id) => this.#getOrCreateRoom(id),
       overloaded: () => this.#supervisor.sessionCount >= config.maxSessions,
+      draining: () => this.#draining !== null,
       controls: {
         listTargets: (roomId) => ({ targets: targets.list(roomId), current: this.#roomSettings(roomId).targetId }),
         setTarget: (roomId, targetId) => this.#setTarget(roomId, targetId),
@@ -192,10 +194,12 @@ export class ReenactServer {
     const pool = await WorkerPool.create(config);
     const handler = createRequestHandler({
       autoTokens: config.autoTokens,
+      tls: Boolean(config.tlsCert && config.tlsKey),
       signToken: (room, role) => tokens.sign(room, role),
       verifyToken: (token) => tokens.verify(token),
       targets,
       health: () => holder.server?.health() ?? { status: 503, body: { status: 'starting' } },
+      draining: () => holder.server?.draining ?? false,
       metrics: () => metrics.render(),
     });
     const http =
@@ -243,7 +247,36 @@ export class ReenactServer {
     return this.#rooms;
   }
 
+  /** Whether a drain has begun (SIGTERM): joins and token requests are refused. */
+  get draining(): boolean {
+    return this.#draining !== null;
+  }
+
+  /**
+   * Drains the server: refuses new joins (E_DRAINING; /healthz, /api/token and uploads answer 503
+   * with Retry-After), tells every room (serverDraining), waits for the actors to leave or for
+   * `graceMs`, whichever comes first, then closes. Resolves once closed; idempotent.
+   */
+  drain(graceMs = this.config.drainGraceMs): Promise<void> {
+    this.#draining ??= (async () => {
+      this.#log.info('draining', { graceMs, sessions: this.#supervisor.sessionCount, rooms: this.#rooms.size });
+      for (const room of this.#rooms.values()) room.broadcast({ method: 'serverDraining', data: { graceMs } });
+      const until = Date.now() + graceMs;
+      while (Date.now() < until && this.#actorCount() > 0 && !this.#closed) await new Promise((r) => setTimeout(r, 100));
+      this.#log.info('drained', { actorsLeft: this.#actorCount(), waitedMs: graceMs - Math.max(0, until - Date.now()) });
+      await this.close();
+    })();
+    return this.#draining;
+  }
+
+  #actorCount(): number {
+    let n = 0;
+    for (const room of this.#rooms.values()) for (const p of room.peers.values()) if (p.role === 'actor' && !p.closed) n++;
+    return n;
+  }
+
   health(): { status: number; body: Record<string, unknown> } {
+    if (this.#draining) return { status: 503, body: { status: 'draining', sessions: this.#supervisor.sessionCount, rooms: this.#rooms.size } };
     const sessions = this.#supervisor.sessionCount;
     const load = sessions / this.config.maxSessions;
     const workers = this.#pool.workers.length;

@@ -37,6 +37,8 @@ export interface SignallingDeps {
   getOrCreateRoom: (roomId: string) => Promise<Room>;
   /** Refuses new actors when the server is over its load threshold. */
   overloaded: () => boolean;
+  /** The server is draining: joins are refused with E_DRAINING. */
+  draining: () => boolean;
   controls: SessionControls;
 }
 
@@ -139,6 +141,7 @@ async function handle(raw: unknown, state: SocketState, socket: SignalSocket, de
     case 'join': {
       if (state.peer && !state.peer.closed) throw new CodedError(ErrorCodes.INVALID_STATE, 'already joined');
       const claims = deps.tokens.verify(req.data.token);
+      if (deps.draining()) throw new CodedError(ErrorCodes.DRAINING, 'the server is shutting down; join again shortly');
       if (claims.role === 'actor' && deps.overloaded()) throw new CodedError(ErrorCodes.BUSY, 'server is at capacity; try again later');
       const room = await deps.getOrCreateRoom(claims.room);
       const peer = new Peer({

@@ -134,6 +134,10 @@ export async function launchBrowser(opts: LaunchOptions = {}): Promise<TestBrows
   // tsx compiles test files with esbuild's keepNames, which wraps named inner functions of
   // page.evaluate() callbacks in a __name() helper that pages do not have.
   await context.addInitScript('globalThis.__name ??= (fn) => fn;');
+  // Content-security-policy violations, for tests to assert there are none (cspViolations()).
+  await context.addInitScript(
+    "globalThis.__csp = []; document.addEventListener('securitypolicyviolation', (e) => globalThis.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));",
+  );
   const newWindow = async (): Promise<Page> => {
     const anchor = context.pages()[0] ?? (await context.newPage());
     const cdp = await context.newCDPSession(anchor);
@@ -151,6 +155,11 @@ export async function launchBrowser(opts: LaunchOptions = {}): Promise<TestBrows
       await rm(profile, { recursive: true, force: true });
     },
   };
+}
+
+/** What the page's content security policy blocked so far. */
+export function cspViolations(page: Page): Promise<string[]> {
+  return page.evaluate(() => (globalThis as unknown as { __csp?: string[] }).__csp ?? []);
 }
 
 /**
@@ -296,7 +305,8 @@ export function std(values: number[]): number {
 /**
  * A script (an IIFE) that gives a page `globalThis.__stamp`: the same stamp
  * reader the Node viewers use (shared/stamp.ts). Inject it with
- * addInitScript or addScriptTag before startRecording().
+ * addInitScript or page.evaluate (pages forbid inline script tags) before
+ * startRecording().
  */
 export async function stampReaderScript(): Promise<string> {
   const { build } = await import('esbuild');

@@ -13,6 +13,7 @@ import { ErrorCodes } from '../../../shared/errors.ts';
 import { ROOM_ID_PATTERN, type TokenClaims } from '../auth/tokens.ts';
 import { MAX_UPLOAD_BYTES, type TargetStore } from '../targets/store.ts';
 import { CodedError } from '../../../shared/errors.ts';
+import { commonHeaders, pageHeaders, type PageKind } from './headers.ts';
 
 const clientRoot = fileURLToPath(new URL('../../../client/', import.meta.url));
 
@@ -30,10 +31,14 @@ const contentTypes: Record<string, string> = {
 
 export interface RouteDeps {
   autoTokens: boolean;
+  /** Served over TLS (adds Strict-Transport-Security). */
+  tls?: boolean;
   signToken: (room: string, role: Role) => string;
   verifyToken: (token: string) => TokenClaims;
   targets: TargetStore;
   health: () => { status: number; body: Record<string, unknown> };
+  /** Shutting down: joins, tokens and uploads get 503 with Retry-After. */
+  draining?: () => boolean;
   metrics: () => Promise<{ contentType: string; body: string }>;
 }
 
@@ -49,7 +54,7 @@ function json(res: ServerResponse, status: number, body: unknown): void {
  * answered 304 without a body, so the 11 MB face-tracking runtime is
  * fetched once, not on every page load.
  */
-async function sendFile(req: IncomingMessage, res: ServerResponse, relPath: string): Promise<void> {
+async function sendFile(req: IncomingMessage, res: ServerResponse, relPath: string, page?: { kind: PageKind; tls: boolean }): Promise<void> {
   const full = normalize(join(clientRoot, relPath));
   if (!full.startsWith(clientRoot.endsWith(sep) ? clientRoot : clientRoot + sep)) {
     json(res, 404, { error: { code: ErrorCodes.NOT_FOUND, message: 'not found' } });
@@ -64,6 +69,7 @@ async function sendFile(req: IncomingMessage, res: ServerResponse, relPath: stri
       'cache-control': 'no-cache',
       etag,
       'last-modified': st.mtime.toUTCString(),
+      ...(page ? pageHeaders(page.kind, page.tls) : {}),
     };
     if (req.headers['if-none-match'] === etag) {
       res.writeHead(304, headers);
@@ -82,7 +88,15 @@ export function createRequestHandler(deps: RouteDeps): (req: IncomingMessage, re
   return (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
+    const tls = deps.tls ?? false;
+    for (const [k, v] of Object.entries(commonHeaders(tls))) res.setHeader(k, v);
     const route = async (): Promise<void> => {
+      if (deps.draining?.() && (path === '/api/token' || (path.startsWith('/api/targets') && req.method !== 'GET' && req.method !== 'HEAD'))) {
+        res.setHeader('retry-after', String(DRAIN_RETRY_S));
+        req.resume();
+        json(res, 503, { error: { code: ErrorCodes.DRAINING, message: 'the server is shutting down; try again shortly' } });
+        return;
+      }
       if (path === '/api/targets' && req.method === 'POST') {
         await upload(req, res, deps);
         return;
@@ -97,6 +111,7 @@ export function createRequestHandler(deps: RouteDeps): (req: IncomingMessage, re
       }
       if (path === '/healthz') {
         const h = deps.health();
+        if (deps.draining?.()) res.setHeader('retry-after', String(DRAIN_RETRY_S));
         json(res, h.status, h.body);
       } else if (path === '/metrics') {
         const m = await deps.metrics();
@@ -122,18 +137,18 @@ export function createRequestHandler(deps: RouteDeps): (req: IncomingMessage, re
           const body = await deps.targets.thumbnail(id, room);
           // An upload's preview is one room's: never kept by shared caches.
           const shared = deps.targets.get(id, '')?.info.source === 'bundled';
-          res.writeHead(200, { 'content-type': 'image/jpeg', 'cache-control': shared ? 'max-age=3600' : 'private, no-store', 'x-content-type-options': 'nosniff' });
+          res.writeHead(200, { 'content-type': 'image/jpeg', 'cache-control': shared ? 'max-age=3600' : 'private, no-store' });
           res.end(body);
         } catch {
           // The same answer whether the target does not exist or is another room's.
           json(res, 404, { error: { code: ErrorCodes.NOT_FOUND, message: 'no such target' } });
         }
       } else if (path === '/' || path === '/index.html') {
-        await sendFile(req, res, 'actor.html');
+        await sendFile(req, res, 'actor.html', { kind: 'actor', tls });
       } else if (path.startsWith('/view/')) {
-        await sendFile(req, res, 'viewer.html');
+        await sendFile(req, res, 'viewer.html', { kind: 'viewer', tls });
       } else if (path.startsWith('/obs/')) {
-        await sendFile(req, res, 'obs.html');
+        await sendFile(req, res, 'obs.html', { kind: 'viewer', tls });
       } else if (path.startsWith('/dist/') || path.endsWith('.css')) {
         await sendFile(req, res, path.slice(1));
       } else {
@@ -146,6 +161,9 @@ export function createRequestHandler(deps: RouteDeps): (req: IncomingMessage, re
     });
   };
 }
+
+/** What a draining server tells clients to wait before trying again, seconds. */
+const DRAIN_RETRY_S = 5;
 
 const TARGET_PATH = /^\/api\/targets\/[A-Za-z0-9]{1,32}$/;
 

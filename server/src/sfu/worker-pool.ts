@@ -68,6 +68,13 @@ export class WorkerPool extends TypedEmitter<WorkerPoolEvents> {
       rtcMinPort: this.#config.rtcMinPort,
       rtcMaxPort: this.#config.rtcMaxPort,
     });
+    // mediasoup closes its workers itself when this process gets SIGINT or SIGTERM, which would
+    // cut every room the moment a drain begins. The server closes them (close(), after a drain).
+    const onSignal = (worker as unknown as { onSignal?: (signal: string) => void }).onSignal;
+    if (typeof onSignal === 'function') {
+      process.removeListener('SIGTERM', onSignal);
+      process.removeListener('SIGINT', onSignal);
+    }
     this.#workers.push(worker);
     this.#routerCounts.set(worker, 0);
     log.info('mediasoup worker started', { pid: worker.pid });

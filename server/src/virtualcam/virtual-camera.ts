@@ -210,6 +210,9 @@ export class VirtualCamera {
       case 'sessionStatus':
         this.#log.info('session', { state: n.data.state, code: n.data.code });
         break;
+      case 'serverDraining':
+        this.#log.warn('the server is shutting down; the room closes within the grace period', { graceMs: n.data.graceMs });
+        break;
       case 'peerLeft':
       case 'sessionStats':
       case 'targetChanged':
