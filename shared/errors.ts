@@ -16,6 +16,8 @@ export const ErrorCodes = {
   NOT_FOUND: 'E_NOT_FOUND',
   /** The server is over its load threshold. */
   BUSY: 'E_BUSY',
+  /** Too many requests from this client (address, room or connection): try again after the time given. */
+  RATE_LIMITED: 'E_RATE_LIMITED',
   /** The server is shutting down (draining): join again later, or on another instance. */
   DRAINING: 'E_DRAINING',
   /** The mediasoup worker carrying the room died; the room was closed. */

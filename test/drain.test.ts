@@ -6,51 +6,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { io } from 'socket.io-client';
 import { ErrorCodes } from '../shared/errors.ts';
 import { SIGNALLING_PATH, type Notification } from '../shared/protocol.ts';
 import { SignalClient, type ClientSocket } from '../shared/signal-client.ts';
 import { TokenSigner } from '../server/src/auth/tokens.ts';
+import { PROCESS_SECRET, startServerProcess, type ServerProcess } from './helpers/server-process.ts';
 
-const ROOT = new URL('..', import.meta.url).pathname;
-const SECRET = 'drain-test-secret-0123456789abcdef';
-
-interface Running {
-  child: ChildProcess;
-  url: string;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; atMs: number }>;
-}
-
-async function startProcess(graceMs: number): Promise<Running> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'reenact-drain-'));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/src/main.ts'], {
-    cwd: ROOT,
-    env: {
-      ...process.env, NODE_TEST_CONTEXT: undefined, REENACT_PORT: '0', REENACT_HOST: '127.0.0.1', REENACT_STAGE: 'passthrough', REENACT_WORKERS: '1', REENACT_LOG_LEVEL: 'info',
-      REENACT_DATA_DIR: dataDir, REENACT_TOKEN_SECRET: SECRET, REENACT_DRAIN_GRACE_MS: String(graceMs), REENACT_RTC_MIN_PORT: '47100', REENACT_RTC_MAX_PORT: '47199',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; atMs: number }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal, atMs: Date.now() })));
-  const url = await new Promise<string>((resolve, reject) => {
-    let buf = '';
-    const t = setTimeout(() => reject(new Error(`server did not start: ${buf.slice(-2000)}`)), 60_000);
-    child.stderr.on('data', (d: Buffer) => {
-      buf += d.toString();
-      if (process.env['DRAIN_DEBUG']) process.stdout.write(d);
-      const m = /"msg":"listening","url":"([^"]+)"/.exec(buf);
-      if (m?.[1]) {
-        clearTimeout(t);
-        resolve(m[1]);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`server exited (${code}) before listening: ${buf.slice(-2000)}`)));
-  });
-  return { child, url, exit };
+async function startProcess(graceMs: number): Promise<ServerProcess> {
+  return startServerProcess({ REENACT_DRAIN_GRACE_MS: String(graceMs) });
 }
 
 async function connect(url: string): Promise<ClientSocket> {
@@ -62,7 +26,7 @@ async function connect(url: string): Promise<ClientSocket> {
   return socket;
 }
 
-const tokens = new TokenSigner(SECRET, 3_600_000);
+const tokens = new TokenSigner(PROCESS_SECRET, 3_600_000);
 
 test('SIGTERM drains: joins refused with 503/E_DRAINING, rooms told, the process exits 0 once the actor leaves', { timeout: 90_000 }, async () => {
   const srv = await startProcess(30_000);

@@ -4,6 +4,9 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { io } from 'socket.io-client';
 import type { ReenactServer } from '../server/src/server.ts';
 import { SignalClient, joinRoom, type ClientSocket } from '../shared/signal-client.ts';
@@ -15,8 +18,10 @@ import { startServer, waitFor } from './helpers/server.ts';
 let server: ReenactServer;
 const sockets: ClientSocket[] = [];
 
+const ADMIN = 'admin-secret-for-the-signalling-test';
+
 before(async () => {
-  server = await startServer();
+  server = await startServer({ adminSecret: ADMIN, dataDir: await mkdtemp(join(tmpdir(), 'reenact-signalling-')) });
 });
 
 after(async () => {
@@ -53,13 +58,18 @@ test('malformed requests get coded errors and the socket keeps working', { timeo
   assert.equal(code(await raw(socket, { method: 'join' })), ErrorCodes.BAD_REQUEST, 'missing data');
   assert.equal(code(await raw(socket, { method: 'join', data: { token: 42 } })), ErrorCodes.BAD_REQUEST, 'wrong type');
   assert.equal(code(await raw(socket, { method: 'join', data: { token: 'x'.repeat(10_000) } })), ErrorCodes.BAD_REQUEST, 'huge string');
-  assert.equal(code(await raw(socket, { method: 'join', data: { token: 'a'.repeat(1024 * 1024) } })), ErrorCodes.BAD_REQUEST, '1 MB payload');
+  assert.equal(code(await raw(socket, { method: 'join', data: { token: 'a'.repeat(100 * 1024) } })), ErrorCodes.BAD_REQUEST, 'over the request limit');
   assert.equal(code(await raw(socket, { method: 'createWebRtcTransport', data: { direction: 'send' } })), ErrorCodes.INVALID_STATE, 'before join');
   // An event outside the protocol, with an ack, is answered too.
   const untyped = socket as unknown as { emit: (event: string, ...args: unknown[]) => void };
   const other = await new Promise<Response>((resolve) => untyped.emit('bogus', {}, (r: Response) => resolve(r)));
   assert.equal(code(other), ErrorCodes.UNKNOWN_METHOD);
   assert.ok(socket.connected, 'socket was dropped');
+  // A 1 MB message is past the transport's limit: that connection is closed, unbuffered.
+  const big = await connect();
+  const dropped = new Promise<string>((resolve) => big.once('disconnect', (reason) => resolve(reason)));
+  void raw(big, { method: 'join', data: { token: 'a'.repeat(1024 * 1024) } }).catch(() => undefined);
+  assert.match(await dropped, /transport/);
   // The same socket can still join properly.
   const ok = await raw(socket, { method: 'join', data: { token: server.tokens.sign('sig', 'viewer') } });
   assert.ok(ok.ok, 'valid join failed after bad requests');
@@ -97,6 +107,42 @@ test('expired, forged and malformed tokens are refused', { timeout: 30_000 }, as
   const tampered = `${Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(body!, 'base64url').toString()), role: 'actor' })).toString('base64url')}.${mac}`;
   await assert.rejects(signal.request('join', { token: tampered }), isUnauthorized);
   await assert.rejects(signal.request('join', { token: 'garbage' }), isUnauthorized);
+});
+
+test('revoking a room\'s tokens disconnects its peers and refuses their tokens; new tokens work; other rooms and restarts keep it', { timeout: 30_000 }, async () => {
+  const revoke = (room: string, secret?: string): Promise<globalThis.Response> =>
+    fetch(`${server.url}/api/rooms/${room}/revoke`, { method: 'POST', headers: secret ? { authorization: `Bearer ${secret}` } : {} });
+  const oldActor = server.tokens.sign('rev', 'actor');
+  const oldViewer = server.tokens.sign('rev', 'viewer');
+  const otherRoom = server.tokens.sign('rev-other', 'viewer');
+  const [a, v, o] = [await connect(), await connect(), await connect()];
+  await new SignalClient(a).request('join', { token: oldActor });
+  await new SignalClient(v).request('join', { token: oldViewer });
+  await new SignalClient(o).request('join', { token: otherRoom });
+  const told: string[] = [];
+  v.on('notification', (n) => n.method === 'roomClosed' && told.push(n.data.code));
+
+  assert.equal((await revoke('rev')).status, 401, 'revoked without the admin secret');
+  assert.equal((await revoke('rev', 'wrong-secret-wrong-secret-wrong')).status, 401);
+  const res = await revoke('rev', ADMIN);
+  assert.equal(res.status, 200);
+  const body = (await res.json()) as { disconnected: number };
+  assert.equal(body.disconnected, 2);
+  await waitFor(() => a.disconnected && v.disconnected, 5000, 'the revoked peers to be disconnected');
+  assert.deepEqual(told, [ErrorCodes.UNAUTHORIZED]);
+  assert.ok(o.connected, 'a peer of another room was disconnected');
+  assert.ok((await new SignalClient(o).request('listTargets', {})).targets.length > 0);
+
+  const isRevoked = (e: unknown): boolean => e instanceof CodedError && e.code === ErrorCodes.UNAUTHORIZED && /revoked/.test(e.message);
+  await assert.rejects(new SignalClient(await connect()).request('join', { token: oldViewer }), isRevoked);
+  const upload = await fetch(`${server.url}/api/targets`, { method: 'POST', headers: { 'content-type': 'image/png', authorization: `Bearer ${oldActor}` }, body: new Uint8Array(8) });
+  assert.equal(upload.status, 401, 'a revoked actor token still uploads');
+  // A token minted after the revocation works, even in the same millisecond.
+  await new SignalClient(await connect()).request('join', { token: server.tokens.sign('rev', 'viewer') });
+  // The revocation outlasts a restart: a signer reading the same file refuses the old token.
+  const restarted = new TokenSigner(server.config.tokenSecret, server.config.tokenTtlMs, join(server.config.dataDir, 'revocations.json'));
+  assert.throws(() => restarted.verify(oldViewer), /revoked/);
+  assert.equal(restarted.verify(otherRoom).room, 'rev-other');
 });
 
 test('the token endpoint mints only actor and viewer tokens for valid room names', { timeout: 10_000 }, async () => {

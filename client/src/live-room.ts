@@ -126,7 +126,7 @@ export class LiveRoom {
           this.#set({ state: 'failed', code, message });
           return;
         }
-        if (code === ErrorCodes.BUSY || code === ErrorCodes.DRAINING) {
+        if (code === ErrorCodes.BUSY || code === ErrorCodes.DRAINING || code === ErrorCodes.RATE_LIMITED) {
           delay = this.#opts.busyRetryMs;
           this.#set({ state: 'busy', retryInMs: delay, message });
         } else {

@@ -6,6 +6,7 @@
 import { CodedError, ErrorCodes, type ErrorCode } from '../../shared/errors.ts';
 
 const text: Partial<Record<ErrorCode, string>> = {
+  [ErrorCodes.RATE_LIMITED]: 'Too many requests from here in a short time. Retrying automatically.',
   [ErrorCodes.DRAINING]: 'The server is restarting. Retrying automatically.',
   [ErrorCodes.BUSY]: 'The server is busy (all reenactment slots are in use). Retrying automatically.',
   [ErrorCodes.UNAUTHORIZED]: 'Your access token was refused or has expired. Reload the page.',

@@ -97,6 +97,16 @@ const configSchema = z.object({
    * and sessions may go on for up to this long before the server closes. REENACT_DRAIN_GRACE_MS.
    */
   drainGraceMs: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
+  /**
+   * Rate limits and connection caps (server/src/http/rate-limit.ts: tokens, uploads and joins per
+   * client address, uploads per room, requests per connection). REENACT_RATE_LIMITS=0|1.
+   */
+  rateLimits: z.coerce.boolean().default(true),
+  /**
+   * The operator's secret for the admin API (POST /api/rooms/:room/revoke, as a Bearer token).
+   * Unset: the admin API answers 404. REENACT_ADMIN_SECRET.
+   */
+  adminSecret: z.string().min(16).optional(),
   /** Reenactor child heartbeat: considered hung after this long without one. REENACT_HEARTBEAT_TIMEOUT_MS. */
   heartbeatTimeoutMs: z.coerce.number().int().positive().default(10_000),
 });
@@ -126,6 +136,8 @@ const envNames: Record<keyof z.input<typeof configSchema>, string> = {
   tlsKey: 'REENACT_TLS_KEY',
   heartbeatTimeoutMs: 'REENACT_HEARTBEAT_TIMEOUT_MS',
   drainGraceMs: 'REENACT_DRAIN_GRACE_MS',
+  rateLimits: 'REENACT_RATE_LIMITS',
+  adminSecret: 'REENACT_ADMIN_SECRET',
   lipZero: 'REENACT_LIP_ZERO',
   output: 'REENACT_OUTPUT',
   renderSize: 'REENACT_RENDER_SIZE',
@@ -143,6 +155,13 @@ export function isLoopbackHost(host: string): boolean {
   return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }
 
+/** Whether a setting is a boolean (its env value is read as 0/1, true/false, yes/no). */
+function isBooleanKey(key: string): boolean {
+  let t: z.ZodTypeAny | undefined = (configSchema.shape as Record<string, z.ZodTypeAny>)[key];
+  while (t instanceof z.ZodDefault || t instanceof z.ZodOptional) t = t instanceof z.ZodDefault ? t._def.innerType : t.unwrap();
+  return t instanceof z.ZodBoolean;
+}
+
 function boolish(v: string): boolean | string {
   if (v === '0' || v === 'false' || v === 'no') return false;
   if (v === '1' || v === 'true' || v === 'yes') return true;
@@ -158,7 +177,7 @@ export function loadConfig(overrides: Partial<z.input<typeof configSchema>> = {}
   for (const [key, name] of Object.entries(envNames)) {
     const v = env[name];
     if (v === undefined || v === '') continue;
-    if (key === 'autoTokens' || key === 'measurement' || key === 'lipZero' || key === 'simulcast' || key === 'watermark') raw[key] = boolish(v);
+    if (isBooleanKey(key)) raw[key] = boolish(v);
     else if (key === 'testHooks') {
       try {
         raw[key] = JSON.parse(v);

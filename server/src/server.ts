@@ -7,6 +7,7 @@ import { createPayloadMaker } from './provenance/keys.ts';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { Server as IoServer } from 'socket.io';
 import { isLoopbackHost, type Config } from './config.ts';
@@ -16,13 +17,14 @@ import { TokenSigner } from './auth/tokens.ts';
 import { WorkerPool } from './sfu/worker-pool.ts';
 import { Room } from './sfu/room.ts';
 import { mediaCodecs } from './sfu/media-codecs.ts';
-import { attachSignalling, type SignalServer } from './signalling.ts';
+import { attachSignalling, kickRevoked, type SignalServer } from './signalling.ts';
 import { createRequestHandler } from './http/routes.ts';
 import { ReenactorSupervisor, type SessionSettings } from './reenactor/supervisor.ts';
 import { CodedError, ErrorCodes } from '../../shared/errors.ts';
-import { SIGNALLING_PATH, type SessionOptions } from '../../shared/protocol.ts';
+import { MAX_REQUEST_BYTES, SIGNALLING_PATH, type SessionOptions } from '../../shared/protocol.ts';
 import { TargetStore } from './targets/store.ts';
 import { forgetEnrollments } from './render/target.ts';
+import { createLimiters, type Limiters } from './http/rate-limit.ts';
 import { InferenceRunner } from './inference/runner.ts';
 import { REENACT_HANDLER, reenactHandlerSpec, type PipelineRequest } from './pipeline/reenact-handler.ts';
 import { degradedRenderSize } from './pipeline/reenact-stage.ts';
@@ -56,6 +58,7 @@ export class ReenactServer {
     targets: TargetStore,
     enroller: { current?: Promise<InferenceRunner> },
     watermark: ((roomId: string) => number[]) | null,
+    limiters: Limiters | undefined,
   ) {
     this.config = config;
     this.#targets = targets;
@@ -65,7 +68,9 @@ export class ReenactServer {
     this.#log = log;
     this.#pool = pool;
     this.#http = http;
-    this.#io = new IoServer(http, { path: SIGNALLING_PATH, serveClient: false, maxHttpBufferSize: 2 * 1024 * 1024, cors: { origin: false } });
+    // The transport refuses a message of over twice the request limit before buffering it (the
+    // connection closes): a request between the two is answered E_BAD_REQUEST.
+    this.#io = new IoServer(http, { path: SIGNALLING_PATH, serveClient: false, maxHttpBufferSize: 2 * MAX_REQUEST_BYTES, cors: { origin: false } });
     this.#supervisor = new ReenactorSupervisor({
       config,
       log,
@@ -91,6 +96,7 @@ export class ReenactServer {
       getOrCreateRoom: (id) => this.#getOrCreateRoom(id),
       overloaded: () => this.#supervisor.sessionCount >= config.maxSessions,
       draining: () => this.#draining !== null,
+      limiters,
       controls: {
         listTargets: (roomId) => ({ targets: targets.list(roomId), current: this.#roomSettings(roomId).targetId }),
         setTarget: (roomId, targetId) => this.#setTarget(roomId, targetId),
@@ -154,7 +160,8 @@ export class ReenactServer {
   static async create(config: Config): Promise<ReenactServer> {
     const log = rootLogger.child('server');
     const metrics = new Metrics();
-    const tokens = new TokenSigner(config.tokenSecret, config.tokenTtlMs);
+    await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+    const tokens = new TokenSigner(config.tokenSecret, config.tokenTtlMs, join(config.dataDir, 'revocations.json'));
     // Uploads are enrolled (which is also their face check) in a worker thread started on first
     // use, into the same cache the reenactors read: nothing of it runs on this event loop.
     const enroller: { current?: Promise<InferenceRunner> } = {};
@@ -192,6 +199,7 @@ export class ReenactServer {
     });
     const watermark = await createPayloadMaker({ enabled: config.watermark, dataDir: config.dataDir, serverId: config.serverId, onLogError: (err) => log.warn('could not append to the provenance log', { err }) });
     const pool = await WorkerPool.create(config);
+    const limiters = config.rateLimits ? createLimiters() : undefined;
     const handler = createRequestHandler({
       autoTokens: config.autoTokens,
       tls: Boolean(config.tlsCert && config.tlsKey),
@@ -200,6 +208,10 @@ export class ReenactServer {
       targets,
       health: () => holder.server?.health() ?? { status: 503, body: { status: 'starting' } },
       draining: () => holder.server?.draining ?? false,
+      limiters,
+      admin: config.adminSecret
+        ? { secret: config.adminSecret, revokeRoom: (room) => (holder.server ? holder.server.revokeRoom(room) : Promise.reject(new Error('the server is starting'))) }
+        : undefined,
       metrics: () => metrics.render(),
     });
     const http =
@@ -218,7 +230,7 @@ export class ReenactServer {
       pool.close();
       throw err;
     }
-    const server = new ReenactServer(config, pool, http, metrics, tokens, log, targets, enroller, watermark);
+    const server = new ReenactServer(config, pool, http, metrics, tokens, log, targets, enroller, watermark, limiters);
     holder.server = server;
     server.#supervisor.prewarm(
       config.defaultTarget,
@@ -245,6 +257,14 @@ export class ReenactServer {
 
   get rooms(): ReadonlyMap<string, Room> {
     return this.#rooms;
+  }
+
+  /** Revokes every token for `room` issued until now and disconnects the peers that hold one. */
+  async revokeRoom(room: string): Promise<{ revokedUntil: number; disconnected: number }> {
+    const revokedUntil = this.tokens.revokeRoom(room);
+    const disconnected = await kickRevoked(this.#io, room, revokedUntil);
+    this.#log.info('room tokens revoked', { room, disconnected });
+    return { revokedUntil, disconnected };
   }
 
   /** Whether a drain has begun (SIGTERM): joins and token requests are refused. */

@@ -24,6 +24,7 @@ import type { TokenSigner } from './auth/tokens.ts';
 import { Peer } from './sfu/peer.ts';
 import type { Room } from './sfu/room.ts';
 import type { Config } from './config.ts';
+import { addressKey, CONNECTION_CAPS, LIMITS, RateLimiter, type Limiters } from './http/rate-limit.ts';
 
 export type SignalSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
 export type SignalServer = Server<ClientToServerEvents, ServerToClientEvents>;
@@ -39,6 +40,8 @@ export interface SignallingDeps {
   overloaded: () => boolean;
   /** The server is draining: joins are refused with E_DRAINING. */
   draining: () => boolean;
+  /** Join rate per client address; absent: no limits (REENACT_RATE_LIMITS=0). */
+  limiters?: Pick<Limiters, 'join'>;
   controls: SessionControls;
 }
 
@@ -56,14 +59,41 @@ interface SocketState {
   peer?: Peer;
   room?: Room;
   peerSeq: number;
+  /** The client's address (rate limits). */
+  address: string;
 }
 
 let peerCounter = 0;
 
 export function attachSignalling(io: SignalServer, deps: SignallingDeps): void {
+  // Connection caps: a client address, and all clients, hold at most so many sockets at once.
+  const open = new Map<string, number>();
+  let total = 0;
+  if (deps.limiters) {
+    io.use((socket, next) => {
+      const key = addressKey(socket.handshake.address);
+      const mine = open.get(key) ?? 0;
+      if (mine >= CONNECTION_CAPS.perAddress || total >= CONNECTION_CAPS.total) {
+        deps.metrics.signallingErrors.inc({ code: ErrorCodes.RATE_LIMITED });
+        next(Object.assign(new Error(`${ErrorCodes.RATE_LIMITED}: too many connections`), { data: { code: ErrorCodes.RATE_LIMITED } }));
+        return;
+      }
+      open.set(key, mine + 1);
+      total++;
+      socket.once('disconnect', () => {
+        total--;
+        const n = (open.get(key) ?? 1) - 1;
+        if (n > 0) open.set(key, n);
+        else open.delete(key);
+      });
+      next();
+    });
+  }
   io.on('connection', (socket) => {
-    const state: SocketState = { peerSeq: ++peerCounter };
+    const state: SocketState = { peerSeq: ++peerCounter, address: addressKey(socket.handshake.address) };
     const log = deps.log.child('signal', { socket: socket.id });
+    // Requests on one connection: a flood is answered E_RATE_LIMITED without being handled.
+    const requests = deps.limiters ? new RateLimiter(LIMITS.socketRequests, 1) : null;
 
     socket.on('request', (raw: unknown, ack: unknown) => {
       if (typeof ack !== 'function') {
@@ -71,6 +101,12 @@ export function attachSignalling(io: SignalServer, deps: SignallingDeps): void {
         return;
       }
       const reply = ack as (res: Response) => void;
+      const taken = requests?.take('socket');
+      if (taken && !taken.ok) {
+        deps.metrics.signallingErrors.inc({ code: ErrorCodes.RATE_LIMITED });
+        reply({ ok: false, error: { code: ErrorCodes.RATE_LIMITED, message: `too many requests on this connection; try again in ${taken.retryAfterS} s` } });
+        return;
+      }
       handle(raw, state, socket, deps, log)
         .then((data) => reply({ ok: true, data } as Response))
         .catch((err: unknown) => {
@@ -96,6 +132,26 @@ export function attachSignalling(io: SignalServer, deps: SignallingDeps): void {
   });
 }
 
+function roomChannel(room: string): string {
+  return `room:${room}`;
+}
+
+/**
+ * Disconnects the peers of `room` whose tokens were issued up to `until` (a revocation), telling
+ * them why first; the server's reenactors stay. Returns how many were disconnected.
+ */
+export async function kickRevoked(io: SignalServer, room: string, until: number): Promise<number> {
+  let n = 0;
+  for (const s of await io.in(roomChannel(room)).fetchSockets()) {
+    const d = s.data as { role?: string; iat?: number };
+    if (d.role === 'reenactor' || (d.iat ?? 0) > until) continue;
+    s.emit('notification', { method: 'roomClosed', data: { code: ErrorCodes.UNAUTHORIZED, message: 'your token for this room was revoked' } });
+    s.disconnect(true);
+    n++;
+  }
+  return n;
+}
+
 function toWireError(err: unknown): { code: ErrorCode; message: string } {
   if (err instanceof CodedError) return { code: err.code, message: err.message };
   // mediasoup throws TypeError for parameters it rejects (bad RTP or DTLS parameters).
@@ -104,14 +160,38 @@ function toWireError(err: unknown): { code: ErrorCode; message: string } {
   return { code: ErrorCodes.INTERNAL, message: 'internal error' };
 }
 
-function parseRequest(raw: unknown): ClientRequest {
-  let size: number;
-  try {
-    size = JSON.stringify(raw)?.length ?? 0;
-  } catch {
-    throw new CodedError(ErrorCodes.BAD_REQUEST, 'request is not serialisable');
+/** Requests nest a few levels (RTP parameters are the deepest); anything far deeper is refused. */
+const MAX_DEPTH = 16;
+
+/**
+ * The request's size as JSON, roughly (strings, numbers and keys as written), walked without
+ * copying it; stops as soon as it is over `limit` or nested past MAX_DEPTH (returns Infinity).
+ */
+function boundedSize(raw: unknown, limit: number): number {
+  let size = 0;
+  const stack: [unknown, number][] = [[raw, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v === 'string') size += v.length + 2;
+    else if (typeof v === 'number' || typeof v === 'boolean' || v === null || v === undefined) size += 8;
+    else if (typeof v === 'object') {
+      if (depth >= MAX_DEPTH) return Infinity;
+      size += 2;
+      if (Array.isArray(v)) for (const x of v) stack.push([x, depth + 1]);
+      else {
+        for (const k of Object.keys(v)) {
+          size += k.length + 4;
+          stack.push([(v as Record<string, unknown>)[k], depth + 1]);
+        }
+      }
+    } else size += 8;
+    if (size > limit) return Infinity;
   }
-  if (size > MAX_REQUEST_BYTES) throw new CodedError(ErrorCodes.BAD_REQUEST, `request is ${size} bytes; the limit is ${MAX_REQUEST_BYTES}`);
+  return size;
+}
+
+function parseRequest(raw: unknown): ClientRequest {
+  if (boundedSize(raw, MAX_REQUEST_BYTES) > MAX_REQUEST_BYTES) throw new CodedError(ErrorCodes.BAD_REQUEST, `request is over ${MAX_REQUEST_BYTES} bytes or nested over ${MAX_DEPTH} deep`);
   const method = typeof raw === 'object' && raw !== null ? (raw as { method?: unknown }).method : undefined;
   if (typeof method !== 'string' || !knownMethods.has(method)) {
     throw new CodedError(ErrorCodes.UNKNOWN_METHOD, `unknown method ${typeof method === 'string' ? JSON.stringify(method.slice(0, 64)) : ''}`);
@@ -141,9 +221,16 @@ async function handle(raw: unknown, state: SocketState, socket: SignalSocket, de
     case 'join': {
       if (state.peer && !state.peer.closed) throw new CodedError(ErrorCodes.INVALID_STATE, 'already joined');
       const claims = deps.tokens.verify(req.data.token);
+      if (claims.role !== 'reenactor' && deps.limiters) {
+        const taken = deps.limiters.join.take(state.address);
+        if (!taken.ok) throw new CodedError(ErrorCodes.RATE_LIMITED, `too many joins from this address; try again in ${taken.retryAfterS} s`);
+      }
       if (deps.draining()) throw new CodedError(ErrorCodes.DRAINING, 'the server is shutting down; join again shortly');
       if (claims.role === 'actor' && deps.overloaded()) throw new CodedError(ErrorCodes.BUSY, 'server is at capacity; try again later');
       const room = await deps.getOrCreateRoom(claims.room);
+      // For revocations (kickRevoked): which room, and when this peer's token was issued.
+      Object.assign(socket.data as object, { role: claims.role, iat: claims.iat ?? 0 });
+      void socket.join(roomChannel(claims.room));
       const peer = new Peer({
         id: `${claims.role}-${state.peerSeq}`,
         role: claims.role,

@@ -4,6 +4,7 @@
  * (the gallery, and each room's own uploads: listed, previewed, uploaded and
  * deleted only with a token for that room).
  */
+import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize, sep } from 'node:path';
@@ -14,6 +15,7 @@ import { ROOM_ID_PATTERN, type TokenClaims } from '../auth/tokens.ts';
 import { MAX_UPLOAD_BYTES, type TargetStore } from '../targets/store.ts';
 import { CodedError } from '../../../shared/errors.ts';
 import { commonHeaders, pageHeaders, type PageKind } from './headers.ts';
+import { addressKey, type Limiters, type RateLimiter } from './rate-limit.ts';
 
 const clientRoot = fileURLToPath(new URL('../../../client/', import.meta.url));
 
@@ -39,6 +41,10 @@ export interface RouteDeps {
   health: () => { status: number; body: Record<string, unknown> };
   /** Shutting down: joins, tokens and uploads get 503 with Retry-After. */
   draining?: () => boolean;
+  /** Token and upload rates; absent: no limits. */
+  limiters?: Limiters;
+  /** The admin API: the operator's secret, and what revoking a room's tokens does. */
+  admin?: { secret: string; revokeRoom: (room: string) => Promise<{ revokedUntil: number; disconnected: number }> };
   metrics: () => Promise<{ contentType: string; body: string }>;
 }
 
@@ -101,6 +107,10 @@ export function createRequestHandler(deps: RouteDeps): (req: IncomingMessage, re
         await upload(req, res, deps);
         return;
       }
+      if (REVOKE_PATH.test(path) && req.method === 'POST') {
+        await revokeRoom(req, path, res, deps);
+        return;
+      }
       if (TARGET_PATH.test(path) && req.method === 'DELETE') {
         await removeUpload(req, url, res, deps);
         return;
@@ -118,6 +128,7 @@ export function createRequestHandler(deps: RouteDeps): (req: IncomingMessage, re
         res.writeHead(200, { 'content-type': m.contentType });
         res.end(m.body);
       } else if (path === '/api/token') {
+        if (limited(deps.limiters?.token, addressKey(req.socket.remoteAddress), res)) return;
         const room = url.searchParams.get('room') ?? '';
         const role = url.searchParams.get('role') ?? '';
         if (!deps.autoTokens) json(res, 403, { error: { code: ErrorCodes.FORBIDDEN, message: 'token minting is disabled on this server' } });
@@ -160,6 +171,28 @@ export function createRequestHandler(deps: RouteDeps): (req: IncomingMessage, re
       else res.destroy();
     });
   };
+}
+
+/** Answers 429 (E_RATE_LIMITED, Retry-After) when `key` has no token left; true when it did. */
+function limited(limiter: RateLimiter | undefined, key: string, res: ServerResponse): boolean {
+  const taken = limiter?.take(key);
+  if (!taken || taken.ok) return false;
+  res.setHeader('retry-after', String(taken.retryAfterS));
+  json(res, 429, { error: { code: ErrorCodes.RATE_LIMITED, message: `too many requests; try again in ${taken.retryAfterS} s` } });
+  return true;
+}
+
+const REVOKE_PATH = /^\/api\/rooms\/[A-Za-z0-9_-]{1,64}\/revoke$/;
+
+/** POST /api/rooms/:room/revoke, Bearer REENACT_ADMIN_SECRET: every token for the room issued until now stops working. */
+async function revokeRoom(req: IncomingMessage, path: string, res: ServerResponse, deps: RouteDeps): Promise<void> {
+  req.resume();
+  if (!deps.admin) return json(res, 404, { error: { code: ErrorCodes.NOT_FOUND, message: 'the admin API is off (set REENACT_ADMIN_SECRET)' } });
+  const given = Buffer.from(/^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '');
+  const want = Buffer.from(deps.admin.secret);
+  if (given.length !== want.length || !timingSafeEqual(given, want)) return json(res, 401, { error: { code: ErrorCodes.UNAUTHORIZED, message: 'the admin secret is required' } });
+  const room = path.split('/')[3] ?? '';
+  json(res, 200, { room, ...(await deps.admin.revokeRoom(room)) });
 }
 
 /** What a draining server tells clients to wait before trying again, seconds. */
@@ -218,6 +251,11 @@ async function upload(req: IncomingMessage, res: ServerResponse, deps: RouteDeps
   }
   if (claims.role !== 'actor') {
     fail(403, ErrorCodes.FORBIDDEN, 'only actors upload targets');
+    req.resume();
+    return;
+  }
+  if (limited(deps.limiters?.upload, addressKey(req.socket.remoteAddress), res) || limited(deps.limiters?.uploadRoom, claims.room, res)) {
+    res.setHeader('connection', 'close');
     req.resume();
     return;
   }

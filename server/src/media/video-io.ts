@@ -70,12 +70,29 @@ async function ensureReadable(path: string): Promise<void> {
   }
 }
 
+/** A probe or one-shot tool run is killed past these: a hostile file cannot hold it for long or fill memory. */
+const TOOL_TIMEOUT_MS = 20_000;
+const TOOL_MAX_STDOUT = 16 * 1024 * 1024;
+
 function runTool(cmd: string, args: string[], input?: Uint8Array): Promise<{ stdout: Buffer; stderr: string; code: number }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
+    let size = 0;
     let err = '';
-    child.stdout?.on('data', (d: Buffer) => out.push(d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new MediaError('E_MEDIA_CORRUPT', `${cmd} took over ${TOOL_TIMEOUT_MS / 1000} s on this file; refused`));
+    }, TOOL_TIMEOUT_MS);
+    child.once('close', () => clearTimeout(timer));
+    child.stdout?.on('data', (d: Buffer) => {
+      size += d.length;
+      if (size > TOOL_MAX_STDOUT) {
+        child.kill('SIGKILL');
+        return;
+      }
+      out.push(d);
+    });
     child.stderr?.on('data', (d: Buffer) => {
       if (err.length < 8192) err += d.toString();
     });
