@@ -6,6 +6,8 @@
  * renderer, per session and from the next frame on.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -91,5 +93,34 @@ describe('reenact handler', () => {
     console.log('switched session vs off / on, mouth', toOff.toFixed(2), toOn.toFixed(2));
     assert.ok(toOff < 0.5, `after the switch the mouth still differs from lip zero off by ${toOff.toFixed(2)} grey levels`);
     assert.ok(toOn > 4, `after the switch the mouth differs from lip zero on by only ${toOn.toFixed(2)} grey levels`);
+  });
+});
+
+describe('enrollment cache', () => {
+  it('a corrupt, truncated or foreign cache file is enrolled again, not trusted, and replaced by a good one', { timeout: 60_000 }, async () => {
+    const tracker = await Tracker.create({ threads: 1, detectIntervalMs: 0, attention: false });
+    const cacheDir = await mkdtemp(join(tmpdir(), 'reenact-cache-'));
+    try {
+      const good = await enrollTarget(TARGET, tracker, { size: SIZE, cacheDir });
+      const [file] = (await readdir(cacheDir)).filter((f) => f.endsWith('.bin'));
+      assert.ok(file, 'nothing was cached');
+      const path = join(cacheDir, file);
+      const bytes = await readFile(path);
+      const damaged: [string, Buffer][] = [
+        ['garbage', Buffer.from(bytes.map((_, i) => (i * 2654435761) >>> 24))],
+        ['truncated', bytes.subarray(0, Math.floor(bytes.length / 2))],
+        ['flipped header', Buffer.concat([bytes.subarray(0, 12), Buffer.from('}}}}'), bytes.subarray(16)])],
+        ['empty', Buffer.alloc(0)],
+      ];
+      for (const [what, body] of damaged) {
+        await writeFile(path, body);
+        const again = await enrollTarget(TARGET, tracker, { size: SIZE, cacheDir });
+        assert.deepEqual([...again.landmarks].map((v) => Math.round(v * 100)), [...good.landmarks].map((v) => Math.round(v * 100)), `${what}: the target came back different`);
+        assert.deepEqual(await readFile(path), bytes, `${what}: the cache file was not rewritten whole`);
+      }
+    } finally {
+      await tracker.close();
+      await rm(cacheDir, { recursive: true, force: true });
+    }
   });
 });

@@ -364,14 +364,19 @@ export async function loadCached(path: string): Promise<EnrolledTarget | null> {
     const section = (name: string): ArrayBuffer => {
       const s = header.sections[name];
       if (!s) throw new Error(`section ${name} missing`);
+      // A truncated or altered file: a section past its end is not read as an empty one.
+      if (!(s[0] >= 0 && s[1] >= 0 && headLen + s[0] + s[1] <= file.length)) throw new Error(`section ${name} is outside the file`);
       const start = file.byteOffset + headLen + s[0];
       return file.buffer.slice(start, start + s[1]) as ArrayBuffer;
     };
     const { library, ...meta } = header.meta;
+    const image = new Uint8Array(section('image'));
+    const landmarks = new Float64Array(section('landmarks'));
+    if (image.length !== meta.size * meta.size * 4 || landmarks.length === 0 || landmarks.length % 3 !== 0) return null;
     return {
       ...meta,
-      image: { width: meta.size, height: meta.size, data: new Uint8Array(section('image')) },
-      landmarks: new Float64Array(section('landmarks')),
+      image: { width: meta.size, height: meta.size, data: image },
+      landmarks,
       mouthLibrary: library ? { ...library, textures: new Uint8Array(section('textures')), lips: new Float32Array(section('lips')) } : null,
     };
   } catch {
