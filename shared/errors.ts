@@ -16,6 +16,8 @@ export const ErrorCodes = {
   NOT_FOUND: 'E_NOT_FOUND',
   /** The server is over its load threshold. */
   BUSY: 'E_BUSY',
+  /** The server's disk is full: nothing was stored. */
+  STORAGE_FULL: 'E_STORAGE_FULL',
   /** Too many requests from this client (address, room or connection): try again after the time given. */
   RATE_LIMITED: 'E_RATE_LIMITED',
   /** The server is shutting down (draining): join again later, or on another instance. */

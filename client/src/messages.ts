@@ -6,6 +6,7 @@
 import { CodedError, ErrorCodes, type ErrorCode } from '../../shared/errors.ts';
 
 const text: Partial<Record<ErrorCode, string>> = {
+  [ErrorCodes.STORAGE_FULL]: "The server's disk is full, so the upload was not kept. Try again later.",
   [ErrorCodes.RATE_LIMITED]: 'Too many requests from here in a short time. Retrying automatically.',
   [ErrorCodes.DRAINING]: 'The server is restarting. Retrying automatically.',
   [ErrorCodes.BUSY]: 'The server is busy (all reenactment slots are in use). Retrying automatically.',

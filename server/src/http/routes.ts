@@ -277,7 +277,7 @@ async function upload(req: IncomingMessage, res: ServerResponse, deps: RouteDeps
     const target = await deps.targets.upload(Buffer.concat(chunks), String(req.headers['content-type'] ?? ''), claims.room);
     json(res, 201, { target });
   } catch (err) {
-    if (err instanceof CodedError) fail(err.code === ErrorCodes.MEDIA_TOO_LARGE ? 413 : 422, err.code, err.message);
+    if (err instanceof CodedError) fail(err.code === ErrorCodes.MEDIA_TOO_LARGE ? 413 : err.code === ErrorCodes.STORAGE_FULL ? 507 : 422, err.code, err.message);
     else throw err;
   }
 }

@@ -343,8 +343,14 @@ async function saveCached(dir: string, key: string, t: EnrolledTarget): Promise<
   const path = join(dir, `${key}.bin`);
   // A unique temporary name: several processes may enroll the same target at once.
   const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  await writeFile(tmp, file);
-  await rename(tmp, path);
+  try {
+    await writeFile(tmp, file);
+    await rename(tmp, path);
+  } catch (err) {
+    // The cache only saves time: a full disk (or any write error) leaves the target enrolled, uncached.
+    await rm(tmp, { force: true }).catch(() => undefined);
+    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC' && (err as NodeJS.ErrnoException).code !== 'EDQUOT') throw err;
+  }
 }
 
 /** Reads a cached enrollment; null when absent, stale or unreadable (it is then rebuilt). */

@@ -151,8 +151,8 @@ export class TargetStore {
     const existing = this.#entries.get(id);
     if (existing && existing.room === room) return existing.info;
     const tmp = join(this.#uploadDir, `.incoming-${id}.${kind}`);
-    await writeFile(tmp, bytes);
     try {
+      await writeFile(tmp, bytes).catch(storageError);
       const info = await probeMedia(tmp).catch((err: unknown) => {
         throw new CodedError(ErrorCodes.MEDIA_INVALID, err instanceof MediaError ? err.message.replace(tmp, 'upload') : 'not a readable image');
       });
@@ -163,8 +163,8 @@ export class TargetStore {
       const path = join(this.#uploadDir, `${id}.${kind}`);
       const createdMs = Date.now();
       // The record first: an image in place without one is used by nobody.
-      await writeRecord(this.#uploadDir, id, { room, createdMs });
-      await rename(tmp, path);
+      await writeRecord(this.#uploadDir, id, { room, createdMs }).catch(storageError);
+      await rename(tmp, path).catch(storageError);
       const target = uploadInfo(id);
       this.#add(target, path, room, createdMs);
       this.#log.info('target uploaded', { id, room, bytes: bytes.length });
@@ -226,6 +226,13 @@ export class TargetStore {
   #add(info: TargetInfo, path: string, room?: string | null, createdMs?: number): void {
     this.#entries.set(info.id, { info, path, room, createdMs });
   }
+}
+
+/** A full disk as a coded error (E_STORAGE_FULL); anything else as it was. */
+function storageError(err: unknown): never {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') throw new CodedError(ErrorCodes.STORAGE_FULL, "the server's disk is full; the upload was not stored");
+  throw err;
 }
 
 function uploadInfo(id: string): TargetInfo {

@@ -30,8 +30,13 @@ export function recordPath(dir: string, id: string): string {
 /** Writes the record atomically (temporary file, then rename). */
 export async function writeRecord(dir: string, id: string, rec: UploadRecord): Promise<void> {
   const tmp = join(dir, `.incoming-${id}.json`);
-  await writeFile(tmp, JSON.stringify({ v: 1, room: rec.room, createdMs: rec.createdMs }), { mode: 0o600 });
-  await rename(tmp, recordPath(dir, id));
+  try {
+    await writeFile(tmp, JSON.stringify({ v: 1, room: rec.room, createdMs: rec.createdMs }), { mode: 0o600 });
+    await rename(tmp, recordPath(dir, id));
+  } catch (err) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw err;
+  }
 }
 
 /** The record of an upload, or null when it is missing or unreadable. */

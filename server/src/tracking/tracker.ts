@@ -29,6 +29,7 @@ import { DEFAULT_ATTENTION, FACE_HANDLER, faceHandlerSpec, landmarkModelName, ty
 import { assembleLandmarks, landmarkCountFor } from './landmark-assembly.ts';
 import { DEFAULT_ONE_EURO, OneEuroVector, type OneEuroParams } from './one-euro.ts';
 import { fromCanonicalSpace, loadCanonicalMesh, PoseSolver, poseFromFit, toCanonicalSpace, type PoseFit } from './pose.ts';
+import { RegionPass, type RegionFilterParams } from './regional-filter.ts';
 import { RigidFilter } from './rigid-filter.ts';
 import { letterboxToAffine, projectLandmarks, rectFromDetection, rectFromLandmarks, rectToAffine, warpToTensor, type Rect } from './roi.ts';
 import { TrackerError, emptyResult, toFaceTrack, type TrackResult } from './track-result.ts';
@@ -61,9 +62,15 @@ export interface TrackerOptions {
    * rigid motion only ('rigid': the expression passes unfiltered unless expressionFilter is
    * given). Measured on the fidelity matrix in docs/rendering.md ("Tried and not kept").
    */
-  filterMode?: 'landmarks' | 'rigid';
+  filterMode?: 'landmarks' | 'rigid' | 'regional';
   /** 'rigid' mode: One Euro on the canonical-space shape (speeds in face widths per second). */
   expressionFilter?: Partial<OneEuroParams>;
+  /**
+   * 'regional' mode: every landmark filtered as in 'landmarks', then the lips and lids taken from
+   * the unfiltered frame in pose-free space (regional-filter.ts), each region through its own
+   * filter (DEFAULT_REGION_FILTERS: none).
+   */
+  regionFilters?: Partial<RegionFilterParams>;
   logger?: Logger;
 }
 
@@ -107,6 +114,10 @@ export class Tracker {
   readonly #rigid: RigidFilter | null;
   /** 'rigid' mode: the expression's own filter, in canonical space (speeds in face widths). */
   readonly #exprFilter: OneEuroVector | null;
+  /** 'regional' mode: the lips and lids from the unfiltered frame. */
+  readonly #regions: RegionPass | null;
+  /** 'regional' mode: the unfiltered frame in canonical space. */
+  readonly #rawCanonical: Float32Array;
   readonly #faceWidth: number;
   readonly #count: number;
   // Per-frame buffers, allocated once. Request buffers travel to the worker and back.
@@ -141,10 +152,13 @@ export class Tracker {
     this.#pose = new PoseSolver(mesh);
     this.#expr = new ExpressionSolver(mesh);
     this.#count = landmarkCountFor(this.#attention);
-    const rigid = opts.filterMode === 'rigid';
+    const mode = opts.filterMode ?? 'landmarks';
+    const rigid = mode === 'rigid';
     this.#filter = opts.filter === false || rigid ? null : new OneEuroVector(this.#count * 3, { ...DEFAULT_ONE_EURO, ...opts.filter });
     this.#rigid = opts.filter === false || !rigid ? null : new RigidFilter({ ...DEFAULT_ONE_EURO, ...opts.filter });
     this.#exprFilter = this.#rigid && opts.expressionFilter ? new OneEuroVector(this.#count * 3, { ...DEFAULT_ONE_EURO, ...opts.expressionFilter }) : null;
+    this.#regions = this.#filter && mode === 'regional' ? new RegionPass(this.#count, opts.regionFilters) : null;
+    this.#rawCanonical = new Float32Array(this.#regions ? this.#count * 3 : 0);
     let lo = Infinity, hi = -Infinity;
     for (let i = 0; i < mesh.vertices.length; i += 3) {
       lo = Math.min(lo, mesh.vertices[i] ?? 0);
@@ -218,6 +232,7 @@ export class Tracker {
     this.#filter?.reset();
     this.#rigid?.reset();
     this.#exprFilter?.reset();
+    this.#regions?.reset();
   }
 
   /** Tracks one frame and returns the public FaceTrack shape (copies). */
@@ -345,6 +360,16 @@ export class Tracker {
       toCanonicalSpace(this.#projected, this.#count, raw, this.#canonicalAll);
       this.#exprFilter?.apply(this.#canonicalAll, timeMs, this.#faceWidth);
       fit = this.#rigid.apply(raw, timeMs, roi.width / 1.5);
+      fromCanonicalSpace(this.#canonicalAll, this.#count, fit, this.#smoothed);
+      this.#canonical.set(this.#canonicalAll.subarray(0, LANDMARK_COUNT * 3));
+    } else if (this.#regions) {
+      // The raw frame's pose-free shape first (solve() reuses its result object).
+      toCanonicalSpace(this.#projected, this.#count, this.#pose.solve(this.#projected), this.#rawCanonical);
+      this.#smoothed.set(this.#projected);
+      this.#filter?.apply(this.#smoothed, timeMs, roi.width / 1.5);
+      fit = this.#pose.solve(this.#smoothed);
+      toCanonicalSpace(this.#smoothed, this.#count, fit, this.#canonicalAll);
+      this.#regions.apply(this.#rawCanonical, this.#canonicalAll, timeMs, this.#faceWidth);
       fromCanonicalSpace(this.#canonicalAll, this.#count, fit, this.#smoothed);
       this.#canonical.set(this.#canonicalAll.subarray(0, LANDMARK_COUNT * 3));
     } else {
