@@ -8,6 +8,7 @@
  *   npm run eval:fidelity -- [--frames 150] [--size 256] [--drivers d3,t1] [--targets s1,s18]
  *                            [--graders mediapipe,dlib] [--out loadtest/out/fidelity] [--strips docs/img]
  *                            [--retarget JSON] [--tracker-filter off|JSON] [--tracker-mode rigid [--expression-filter JSON]]
+ *                            [--tracker-mode regional [--region-filters JSON]]
  */
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,7 +16,8 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import type { RetargetParams } from '../../server/src/render/retarget.ts';
 import type { OneEuroParams } from '../../server/src/tracking/one-euro.ts';
-import { Tracker } from '../../server/src/tracking/tracker.ts';
+import type { RegionFilterParams } from '../../server/src/tracking/regional-filter.ts';
+import { DEFAULT_FILTER_MODE, Tracker } from '../../server/src/tracking/tracker.ts';
 import { clipOf, runMatrix, type Clip, type FaceGrader } from './matrix.ts';
 import { MediapipeGrader } from './mediapipe-grader.ts';
 import { pairTable, summaryTable } from './report.ts';
@@ -46,10 +48,12 @@ async function main(): Promise<void> {
       retarget: { type: 'string' },
       /** The driving tracker's landmark filter: 'off', or One Euro parameters as JSON. Default: the tracker's. */
       'tracker-filter': { type: 'string' },
-      /** 'rigid': filter the head's rigid motion only (Tracker filterMode); default 'landmarks'. */
+      /** The driving tracker's filter mode: regional (the default), landmarks or rigid (Tracker filterMode). */
       'tracker-mode': { type: 'string' },
       /** With --tracker-mode rigid: One Euro parameters for the expression as JSON (default none). */
       'expression-filter': { type: 'string' },
+      /** With --tracker-mode regional: per region (lips, eyes) One Euro parameters or false (unfiltered, the default), as JSON. */
+      'region-filters': { type: 'string' },
     },
   });
   const drivers = [...fixtureClips('driving', a.drivers), ...fixtureClips('talking', a.drivers)];
@@ -61,12 +65,14 @@ async function main(): Promise<void> {
     else throw new TypeError(`unknown grader ${g} (mediapipe, dlib)`);
   }
   const tf = a['tracker-filter'];
-  const mode = a['tracker-mode'] ?? 'landmarks';
-  if (mode !== 'landmarks' && mode !== 'rigid') throw new TypeError(`--tracker-mode must be landmarks or rigid, got ${mode}`);
+  const mode = a['tracker-mode'] ?? DEFAULT_FILTER_MODE;
+  if (mode !== 'landmarks' && mode !== 'rigid' && mode !== 'regional') throw new TypeError(`--tracker-mode must be landmarks, rigid or regional, got ${mode}`);
   const ef = a['expression-filter'];
+  const rf = a['region-filters'];
   const tracker = await Tracker.create({
     threads: 1, detectIntervalMs: 0, filter: tf === 'off' ? false : tf ? (JSON.parse(tf) as Partial<OneEuroParams>) : undefined,
     filterMode: mode, expressionFilter: ef ? (JSON.parse(ef) as Partial<OneEuroParams>) : undefined,
+    regionFilters: rf ? (JSON.parse(rf) as Partial<RegionFilterParams>) : undefined,
   });
   const t0 = Date.now();
   try {

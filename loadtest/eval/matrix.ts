@@ -78,7 +78,7 @@ function clipCrop(tracks: readonly FaceTrack[], width: number, height: number): 
   return { x: median(xs), y: median(ys), side: median(ss) };
 }
 
-async function runDriver(clip: Clip, opts: MatrixOptions): Promise<DriverRun> {
+export async function runDriver(clip: Clip, opts: MatrixOptions): Promise<DriverRun> {
   const info = await probeMedia(clip.path);
   const tracks: FaceTrack[] = [];
   opts.tracker.reset();

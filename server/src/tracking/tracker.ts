@@ -4,8 +4,10 @@
  * Detect (BlazeFace short range) on the first frame and whenever the face is lost; otherwise
  * crop the rotated ROI derived from the previous frame's landmarks and run only the landmark
  * model. The largest detected face is tracked; a detection every detectIntervalMs while
- * tracking keeps the face count fresh. Landmarks are One-Euro filtered, then pose (Procrustes
- * to the canonical mesh) and expression (pose-normalised offsets + named parameters) follow.
+ * tracking keeps the face count fresh. Landmarks are One-Euro filtered, except the lips and lids,
+ * which are taken from the unfiltered frame in pose-free space (filterMode 'regional', the
+ * default); then pose (Procrustes to the canonical mesh) and expression (pose-normalised offsets
+ * + named parameters) follow.
  * With filterMode 'rigid' the pose is fitted to the raw landmarks and filtered as a rigid
  * motion instead (rigid-filter.ts), the expression is read from the raw landmarks (or its own
  * lighter filter), and the smoothed landmarks are that shape put back with the smoothed pose.
@@ -58,9 +60,10 @@ export interface TrackerOptions {
   /** One Euro parameters, or false for raw landmarks. */
   filter?: Partial<OneEuroParams> | false;
   /**
-   * What the filter smooths: every landmark coordinate ('landmarks', the default), or the head's
+   * What the filter smooths: every landmark, then the lips and lids taken unfiltered ('regional',
+   * the default: DEFAULT_FILTER_MODE); every landmark coordinate ('landmarks'); or the head's
    * rigid motion only ('rigid': the expression passes unfiltered unless expressionFilter is
-   * given). Measured on the fidelity matrix in docs/rendering.md ("Tried and not kept").
+   * given). Each measured on the fidelity matrix in docs/rendering.md.
    */
   filterMode?: 'landmarks' | 'rigid' | 'regional';
   /** 'rigid' mode: One Euro on the canonical-space shape (speeds in face widths per second). */
@@ -96,6 +99,12 @@ function allocRequest(model: 'detector' | 'landmarks', name: keyof typeof MODELS
     outputs: spec.outputs.map((o) => new Float32Array(size(o.shape))),
   };
 }
+
+/**
+ * The default filter mode: the per-landmark filter keeps the head and the slow parts of the face
+ * steady, and the lips and lids follow the frame they were seen in (docs/rendering.md).
+ */
+export const DEFAULT_FILTER_MODE = 'regional';
 
 export class Tracker {
   readonly #runner: ModelRunner;
@@ -152,7 +161,7 @@ export class Tracker {
     this.#pose = new PoseSolver(mesh);
     this.#expr = new ExpressionSolver(mesh);
     this.#count = landmarkCountFor(this.#attention);
-    const mode = opts.filterMode ?? 'landmarks';
+    const mode = opts.filterMode ?? DEFAULT_FILTER_MODE;
     const rigid = mode === 'rigid';
     this.#filter = opts.filter === false || rigid ? null : new OneEuroVector(this.#count * 3, { ...DEFAULT_ONE_EURO, ...opts.filter });
     this.#rigid = opts.filter === false || !rigid ? null : new RigidFilter({ ...DEFAULT_ONE_EURO, ...opts.filter });
