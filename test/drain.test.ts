@@ -6,24 +6,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { io } from 'socket.io-client';
 import { ErrorCodes } from '../shared/errors.ts';
-import { SIGNALLING_PATH, type Notification } from '../shared/protocol.ts';
+import type { Notification } from '../shared/protocol.ts';
 import { SignalClient, type ClientSocket } from '../shared/signal-client.ts';
 import { TokenSigner } from '../server/src/auth/tokens.ts';
+import { connectSignal } from './helpers/signal.ts';
 import { PROCESS_SECRET, startServerProcess, type ServerProcess } from './helpers/server-process.ts';
 
 async function startProcess(graceMs: number): Promise<ServerProcess> {
   return startServerProcess({ REENACT_DRAIN_GRACE_MS: String(graceMs) });
-}
-
-async function connect(url: string): Promise<ClientSocket> {
-  const socket: ClientSocket = io(url, { path: SIGNALLING_PATH, transports: ['websocket'], reconnection: false, forceNew: true });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('connect_error', reject);
-  });
-  return socket;
 }
 
 const tokens = new TokenSigner(PROCESS_SECRET, 3_600_000);
@@ -32,7 +23,7 @@ test('SIGTERM drains: joins refused with 503/E_DRAINING, rooms told, the process
   const srv = await startProcess(30_000);
   const sockets: ClientSocket[] = [];
   try {
-    const actorSocket = await connect(srv.url);
+    const actorSocket = await connectSignal(srv.url);
     sockets.push(actorSocket);
     const actor = new SignalClient(actorSocket);
     const told: Notification[] = [];
@@ -58,7 +49,7 @@ test('SIGTERM drains: joins refused with 503/E_DRAINING, rooms told, the process
     const upload = await fetch(`${srv.url}/api/targets`, { method: 'POST', headers: { 'content-type': 'image/jpeg', authorization: `Bearer ${tokens.sign('drain', 'actor')}` }, body: new Uint8Array(16) });
     assert.equal(upload.status, 503);
     // A new peer is refused, in this room and in any other.
-    const late = await connect(srv.url);
+    const late = await connectSignal(srv.url);
     sockets.push(late);
     await assert.rejects(new SignalClient(late).request('join', { token: tokens.sign('other', 'viewer') }), (e: unknown) => (e as { code?: string }).code === ErrorCodes.DRAINING);
     // The session already there goes on.
@@ -78,7 +69,7 @@ test('SIGTERM drains: joins refused with 503/E_DRAINING, rooms told, the process
 
 test('SIGTERM with an actor that stays: the room is closed when the grace period ends and the process exits 0', { timeout: 90_000 }, async () => {
   const srv = await startProcess(1500);
-  const socket = await connect(srv.url);
+  const socket = await connectSignal(srv.url);
   try {
     const closed: Notification[] = [];
     socket.on('notification', (n) => n.method === 'roomClosed' && closed.push(n));

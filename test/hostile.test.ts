@@ -16,13 +16,13 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { io } from 'socket.io-client';
 import { ErrorCodes } from '../shared/errors.ts';
-import { SIGNALLING_PATH, type Response } from '../shared/protocol.ts';
+import type { Response } from '../shared/protocol.ts';
 import type { ClientSocket } from '../shared/signal-client.ts';
 import { FootageActor, StampViewer, decodeClip } from '../loadtest/peers.ts';
 import { LIMITS, CONNECTION_CAPS } from '../server/src/http/rate-limit.ts';
 import { fixture, settleWrtc, startServer } from './helpers/server.ts';
+import { connectSignal, sendRaw } from './helpers/signal.ts';
 import { PROCESS_SECRET, startServerProcess, type ServerProcess } from './helpers/server-process.ts';
 import { jpegBomb, mutate, pngBomb, prng } from './helpers/fuzz.ts';
 
@@ -53,21 +53,6 @@ after(async () => {
   process.off('unhandledRejection', onUnhandled);
   process.off('uncaughtExceptionMonitor', onUnhandled);
 });
-
-async function connect(url: string): Promise<ClientSocket> {
-  const socket: ClientSocket = io(url, { path: SIGNALLING_PATH, transports: ['websocket'], reconnection: false, forceNew: true });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('connect_error', reject);
-  });
-  return socket;
-}
-
-function send(socket: ClientSocket, payload: unknown): Promise<Response | 'timeout'> {
-  return new Promise((resolve) => {
-    socket.timeout(15_000).emit('request', payload as never, (err: Error | null, res: Response) => resolve(err ? 'timeout' : res));
-  });
-}
 
 /** Samples the server process's RSS every 50 ms; stop() gives the peak. */
 function rssSampler(): { stop(): Promise<number> } {
@@ -240,9 +225,9 @@ test('rate limits and connection caps: tokens, uploads, joins, requests per conn
     assert.ok(up.slice(0, LIMITS.upload.burst).every((s) => s === 422), up.join(','));
 
     // Requests on one connection: a flood of 500 at once is answered, the excess E_RATE_LIMITED.
-    const s = await connect(limited.url);
+    const s = await connectSignal(limited.url);
     sockets.push(s);
-    const flood = await Promise.all(Array.from({ length: 500 }, () => send(s, { method: 'listTargets', data: {} })));
+    const flood = await Promise.all(Array.from({ length: 500 }, () => sendRaw(s, { method: 'listTargets', data: {} })));
     assert.ok(flood.every((x) => x !== 'timeout'));
     const refused = flood.filter((x) => !x.ok && x.error.code === ErrorCodes.RATE_LIMITED).length;
     assert.ok(refused >= 500 - LIMITS.socketRequests.burst - 20 && refused < 500, `${refused} of 500 refused`);
@@ -250,9 +235,9 @@ test('rate limits and connection caps: tokens, uploads, joins, requests per conn
     // Joins per address: the burst, then E_RATE_LIMITED (one join per connection).
     const joins: string[] = [];
     for (let i = 0; i < LIMITS.join.burst + 5; i++) {
-      const c = await connect(limited.url);
+      const c = await connectSignal(limited.url);
       sockets.push(c);
-      const res = await send(c, { method: 'join', data: { token: limited.tokens.sign(`j-${i}`, 'viewer') } });
+      const res = await sendRaw(c, { method: 'join', data: { token: limited.tokens.sign(`j-${i}`, 'viewer') } });
       joins.push(res === 'timeout' ? 'timeout' : res.ok ? 'ok' : res.error.code);
     }
     assert.ok(joins.filter((j) => j === 'ok').length >= LIMITS.join.burst && joins.filter((j) => j === 'ok').length <= LIMITS.join.burst + 2, joins.join(','));
@@ -261,11 +246,11 @@ test('rate limits and connection caps: tokens, uploads, joins, requests per conn
     await new Promise((res) => setTimeout(res, 300));
 
     // Sockets per address.
-    for (let i = sockets.length; i < CONNECTION_CAPS.perAddress; i++) sockets.push(await connect(limited.url));
-    await assert.rejects(connect(limited.url), /E_RATE_LIMITED/);
+    for (let i = sockets.length; i < CONNECTION_CAPS.perAddress; i++) sockets.push(await connectSignal(limited.url));
+    await assert.rejects(connectSignal(limited.url), /E_RATE_LIMITED/);
     sockets.pop()?.close();
     await new Promise((res) => setTimeout(res, 300));
-    sockets.push(await connect(limited.url));
+    sockets.push(await connectSignal(limited.url));
   } finally {
     for (const s of sockets) s.close();
     await limited.close();
@@ -274,7 +259,7 @@ test('rate limits and connection caps: tokens, uploads, joins, requests per conn
 
 test('secrets never reach the log: the token secret, the admin secret and the tokens used (debug level, after the fuzzers)', { timeout: 30_000 }, async () => {
   const token = server.tokens.sign('secret-room', 'actor');
-  const s = await connect(server.url);
+  const s = await connectSignal(server.url);
   await new Promise<Response | 'timeout'>((resolve) => s.timeout(5000).emit('request', { method: 'join', data: { token } } as never, (e: Error | null, r: Response) => resolve(e ? 'timeout' : r)));
   s.close();
   await fetch(`${server.url}/api/targets`, { headers: { authorization: `Bearer ${token}` } });

@@ -118,6 +118,42 @@ describe('InferenceRunner', { timeout: 60_000 }, () => {
   });
 });
 
+describe('closing mid-inference', { timeout: 120_000 }, () => {
+  // Ending a worker thread inside a native onnxruntime call aborted the whole process ("terminate
+  // called after throwing an instance of 'Napi::Error'"; found when a server closed while its
+  // enroller was enrolling an upload, reproduced here on the first try before the fix): close()
+  // now lets the run in progress end first.
+  test('closing a runner while the face models run back to back leaves this process alive', async () => {
+    await buildModels();
+    const frame = await decodeImage(new URL('./fixtures/targets/s42.jpg', import.meta.url).pathname);
+    for (let i = 0; i < 6; i++) {
+      const runner = await InferenceRunner.create({ name: `t-close-busy-${i}`, handlers: [faceHandlerSpec({ threads: 1 })] });
+      const tracker = await Tracker.create({ runner });
+      let runs = 0;
+      let stop = false;
+      const loop = (async (): Promise<unknown> => {
+        while (!stop) {
+          tracker.reset();
+          try {
+            await tracker.process(frame, 0);
+            runs++;
+          } catch (err) {
+            return err;
+          }
+        }
+        return null;
+      })();
+      await new Promise((r) => setTimeout(r, 200 + 37 * i));
+      await runner.close();
+      stop = true;
+      const ended = await loop;
+      assert.ok(runs > 0, 'no model run completed before the close: this would test nothing');
+      assert.ok(ended === null || ended instanceof InvalidStateError, `the run in flight ended with ${String(ended)}`);
+    }
+    // Reaching here is the point: an abort ends this file's process, which is reported as failed.
+  });
+});
+
 describe('shared face-model runner', { timeout: 90_000 }, () => {
   let runner: InferenceRunner;
   before(async () => {

@@ -6,10 +6,9 @@
  * one more, 20 requests of 1 MB (each on its own connection, which the server closes), and raw
  * socket.io packets on short-lived connections; prints one JSON summary line.
  */
-import { io } from 'socket.io-client';
-import { SIGNALLING_PATH, type Response } from '../../shared/protocol.ts';
-import type { ClientSocket } from '../../shared/signal-client.ts';
+import type { Response } from '../../shared/protocol.ts';
 import { hostileRequest, prng } from './fuzz.ts';
+import { connectSignal, sendRaw } from './signal.ts';
 
 const [url, seedArg, tokensArg] = process.argv.slice(2);
 if (!url || !seedArg || !tokensArg) {
@@ -18,21 +17,6 @@ if (!url || !seedArg || !tokensArg) {
 }
 const joinTokens = JSON.parse(tokensArg) as string[];
 const r = prng(Number(seedArg));
-
-async function connect(): Promise<ClientSocket> {
-  const socket: ClientSocket = io(url, { path: SIGNALLING_PATH, transports: ['websocket'], reconnection: false, forceNew: true });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('connect_error', reject);
-  });
-  return socket;
-}
-
-function send(socket: ClientSocket, payload: unknown): Promise<Response | 'timeout'> {
-  return new Promise((resolve) => {
-    socket.timeout(15_000).emit('request', payload as never, (err: Error | null, res: Response) => resolve(err ? 'timeout' : res));
-  });
-}
 
 const codes: Record<string, number> = {};
 let sent = 0, answered = 0, ok = 0, timeouts = 0;
@@ -43,7 +27,7 @@ const tally = (res: Response | 'timeout'): void => {
   else codes[res.error.code] = (codes[res.error.code] ?? 0) + 1;
 };
 
-const sockets = await Promise.all(Array.from({ length: 24 }, () => connect()));
+const sockets = await Promise.all(Array.from({ length: 24 }, () => connectSignal(url)));
 process.stdout.write('START\n');
 const t0 = Date.now();
 await Promise.all(sockets.map(async (s, k) => {
@@ -51,12 +35,12 @@ await Promise.all(sockets.map(async (s, k) => {
   const token = joinTokens[k];
   if (token) {
     sent++;
-    tally(await send(s, { method: 'join', data: { token } }));
+    tally(await sendRaw(s, { method: 'join', data: { token } }));
   }
-  for (let i = 0; i < 400; i += 50) await Promise.all(Array.from({ length: 50 }, () => (sent++, send(s, hostileRequest(r)).then(tally))));
+  for (let i = 0; i < 400; i += 50) await Promise.all(Array.from({ length: 50 }, () => (sent++, sendRaw(s, hostileRequest(r)).then(tally))));
 }));
-const flood = await connect();
-await Promise.all(Array.from({ length: 400 }, () => (sent++, send(flood, hostileRequest(r)).then(tally))));
+const flood = await connectSignal(url);
+await Promise.all(Array.from({ length: 400 }, () => (sent++, sendRaw(flood, hostileRequest(r)).then(tally))));
 for (const s of [...sockets, flood]) s.close();
 const fuzzMs = Date.now() - t0;
 
@@ -65,13 +49,13 @@ const fuzzMs = Date.now() - t0;
 let bigClosed = 0;
 const BIG = 20;
 await Promise.all(Array.from({ length: BIG }, async (_, i) => {
-  const s = await connect();
+  const s = await connectSignal(url);
   const closed = new Promise<boolean>((resolve) => {
     s.once('disconnect', () => resolve(true));
     setTimeout(() => resolve(false), 5000);
   });
   sent++;
-  void send(s, i % 2 ? { method: 'join', data: { token: 'a'.repeat(1024 * 1024) } } : { method: 'setTarget', data: { targetId: 'b'.repeat(1024 * 1024) } });
+  void sendRaw(s, i % 2 ? { method: 'join', data: { token: 'a'.repeat(1024 * 1024) } } : { method: 'setTarget', data: { targetId: 'b'.repeat(1024 * 1024) } });
   if (await closed) bigClosed++;
   s.close();
 }));
@@ -80,7 +64,7 @@ await Promise.all(Array.from({ length: BIG }, async (_, i) => {
 // attachment that never comes, other events with acks. The server may drop such a connection.
 const raw = ['42["disconnect"]', '42["connect"]', '42["error",{}]', '42["newListener","request"]', '42["__proto__",{}]', '421["hasOwnProperty",1]', '42[', '4', '42{"a":1}', '451-["request",{"_placeholder":true,"num":0}]', '42["request"]', '420["request",null]'];
 for (const packet of raw) {
-  const s = await connect();
+  const s = await connectSignal(url);
   (s.io.engine as unknown as { write(msg: string): void }).write(packet);
   await new Promise((res) => setTimeout(res, 50));
   s.close();

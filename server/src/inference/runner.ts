@@ -12,8 +12,8 @@
  *   restarted. A crash (uncaught error, exit) rejects pending runs with E_INFER_WORKER_CRASHED
  *   and restarts likewise. More than maxRestarts restarts within restartWindowMs makes the
  *   runner dead (E_INFER_DEAD, permanent; event 'dead').
- * - close(): idempotent; rejects pending runs with InvalidStateError, lets handlers close, then
- *   terminates the worker.
+ * - close(): idempotent; rejects pending runs with InvalidStateError, lets the run in progress
+ *   end and the handlers close (bounded wait), then terminates the worker.
  */
 import { Worker } from 'node:worker_threads';
 import { rootLogger, type Logger } from '../logger.ts';
@@ -174,16 +174,19 @@ export class InferenceRunner {
   }
 
   async #close(): Promise<void> {
-    // A graceful close lets handlers release their sessions; it is skipped when runs are in
-    // flight, since the close request would queue behind them.
-    const wasReady = this.#state === 'ready' && this.#pending.size === 0;
+    // A graceful close lets handlers release their sessions. With runs in flight (or the worker
+    // still loading its models) the close request queues behind them, so it waits longer: ending
+    // a worker thread in the middle of a native inference call aborts the whole process
+    // (onnxruntime-node throws into a terminating environment). A dead worker is just ended.
+    const busy = this.#pending.size > 0 || this.#state === 'restarting';
+    const graceful = this.#state === 'ready' || this.#state === 'restarting';
     this.#state = 'closed';
     this.#stopHeartbeat();
     this.#rejectAll(new InvalidStateError(`runner ${this.#opts.name} closed`));
     const worker = this.#worker;
     this.#worker = null;
     if (worker) {
-      if (wasReady) await this.#gracefulClose(worker);
+      if (graceful) await this.#gracefulClose(worker, busy ? 15_000 : 2_000);
       await worker.terminate();
     }
     this.#events.safeEmit('closed');
@@ -191,9 +194,9 @@ export class InferenceRunner {
     this.#logger.debug('closed');
   }
 
-  async #gracefulClose(worker: Worker): Promise<void> {
+  async #gracefulClose(worker: Worker, timeoutMs: number): Promise<void> {
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, 2_000);
+      const timer = setTimeout(resolve, timeoutMs);
       worker.on('message', (m: WorkerToHost) => {
         if (m.type === 'closed') {
           clearTimeout(timer);

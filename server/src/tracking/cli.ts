@@ -135,9 +135,10 @@ async function run(args: Args): Promise<void> {
       await writer.write(args.raw ? rec : { ...rec, timeMs: Math.round(rec.timeMs * 100) / 100 });
       frame++;
       const now = performance.now();
-      // Progress: redrawn in place on a terminal, one line every 2 s otherwise.
+      // Progress: redrawn in place on a terminal, one line every 2 s otherwise, and always after
+      // the first frame (so a short or fast run says how far it got too).
       const tty = process.stderr.isTTY === true;
-      if (info.isVideo && now - lastProgress > (tty ? 250 : 2000)) {
+      if (info.isVideo && (frame === 1 || now - lastProgress > (tty ? 250 : 2000))) {
         lastProgress = now;
         const pct = info.frames > 0 ? ` (${Math.min(100, Math.round((100 * frame) / info.frames))}%)` : '';
         const line = `frame ${frame}/${info.frames || '?'}${pct}, ${(frame / ((now - started) / 1000)).toFixed(0)} fps`;
