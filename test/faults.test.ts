@@ -129,3 +129,46 @@ test('a dead mediasoup worker closes its rooms with E_WORKER_DIED and is replace
     peer.close();
   }
 });
+
+test('a reenactor stopped (SIGSTOP) for 5 s: its session pauses and is back within 3 s of SIGCONT; a session on another reenactor goes on throughout', { timeout: 120_000 }, async () => {
+  // One session per reenactor process, so the two rooms land on different children.
+  const own = await startServer({ measurement: true, sessionsPerReenactor: 1 });
+  const peers: { close(): void }[] = [];
+  try {
+    const start = async (room: string): Promise<StampViewer> => {
+      const a = await FootageActor.start({ url: own.url, token: own.tokens.sign(room, 'actor'), clip, durationMs: 90_000 });
+      peers.push({ close: () => a.stop() });
+      const v = await StampViewer.start({ url: own.url, token: own.tokens.sign(room, 'viewer') });
+      peers.push(v);
+      await v.firstFrame(30_000);
+      return v;
+    };
+    const stopped = await start('stopped');
+    const other = await start('other');
+    await waitFor(() => own.supervisor.sessionState('stopped') === 'running' && own.supervisor.sessionState('other') === 'running', 20_000, 'both sessions running');
+    const pid = own.supervisor.pidOf('stopped');
+    assert.ok(pid && pid !== own.supervisor.pidOf('other'), 'the two sessions share a reenactor: this would not test isolation');
+    await new Promise((r) => setTimeout(r, 2000));
+    const t0 = performance.now();
+    const otherBefore = framesAfter(other, t0 - 2000) / 2;
+    process.kill(pid, 'SIGSTOP');
+    const stoppedAt = performance.now();
+    await new Promise((r) => setTimeout(r, 5000));
+    process.kill(pid, 'SIGCONT');
+    const contAt = performance.now();
+    const otherDuring = other.received.filter((r) => r.at > stoppedAt && r.at <= contAt).length / 5;
+    await waitFor(() => framesAfter(stopped, contAt) > 0, 10_000, 'frames from the resumed reenactor');
+    const backMs = stopped.received.find((r) => r.at > contAt)!.at - contAt;
+    // Steady again: frames keep coming after the first one.
+    await waitFor(() => framesAfter(stopped, contAt + backMs) >= 30, 10_000, 'the resumed session to keep going');
+    const pausedFrames = stopped.received.filter((r) => r.at > stoppedAt + 500 && r.at <= contAt).length;
+    console.log('sigstop', JSON.stringify({ backMs: Math.round(backMs), pausedFrames, otherFpsBefore: otherBefore, otherFpsDuring: otherDuring, restarted: own.supervisor.pidOf('stopped') !== pid }));
+    assert.ok(backMs <= 3000, `the stopped session came back ${Math.round(backMs)} ms after SIGCONT`);
+    assert.ok(otherDuring >= otherBefore * 0.7, `the other session fell from ${otherBefore} to ${otherDuring} fps while its neighbour was stopped`);
+    assert.equal(own.supervisor.pidOf('stopped'), pid, 'a 5 s stop (under the heartbeat timeout) restarted the reenactor');
+  } finally {
+    for (const p of peers) p.close();
+    await own.close();
+  }
+});
+

@@ -110,6 +110,12 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
     return this.#sessions.size;
   }
 
+  /** The pid of the child serving a room's session, for diagnostics and fault tests. */
+  pidOf(roomId: string): number | undefined {
+    const p = this.#sessions.get(roomId)?.child.process;
+    return p && p.exitCode === null ? p.pid : undefined;
+  }
+
   /** Child pids, for diagnostics and fault tests. */
   get childPids(): number[] {
     return this.#children.flatMap((c) => (c.process?.pid !== undefined && c.process.exitCode === null ? [c.process.pid] : []));
