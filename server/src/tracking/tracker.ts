@@ -4,13 +4,10 @@
  * Detect (BlazeFace short range) on the first frame and whenever the face is lost; otherwise
  * crop the rotated ROI derived from the previous frame's landmarks and run only the landmark
  * model. The largest detected face is tracked; a detection every detectIntervalMs while
- * tracking keeps the face count fresh. Landmarks are One-Euro filtered, except the lips and lids,
- * which are taken from the unfiltered frame in pose-free space (filterMode 'regional', the
- * default); then pose (Procrustes to the canonical mesh) and expression (pose-normalised offsets
- * + named parameters) follow.
- * With filterMode 'rigid' the pose is fitted to the raw landmarks and filtered as a rigid
- * motion instead (rigid-filter.ts), the expression is read from the raw landmarks (or its own
- * lighter filter), and the smoothed landmarks are that shape put back with the smoothed pose.
+ * tracking keeps the face count fresh. The landmarks are filtered and the head pose fitted
+ * (landmark-smoother.ts: by default a One Euro filter on every point, with the lips and lids
+ * then taken from the unfiltered frame), and the expression (pose-normalised offsets + named
+ * parameters) follows.
  *
  * Models run in an InferenceRunner worker (shared across trackers when passed in; owned and
  * closed with the tracker otherwise). Pre- and post-processing run on the caller's thread in
@@ -29,10 +26,12 @@ import { decodeDetections, DETECTOR_SIZE, generateAnchors, letterbox, type Detec
 import { ExpressionSolver } from './expression.ts';
 import { DEFAULT_ATTENTION, FACE_HANDLER, faceHandlerSpec, landmarkModelName, type FaceModelRequest } from './face-models-handler.ts';
 import { assembleLandmarks, landmarkCountFor } from './landmark-assembly.ts';
-import { DEFAULT_ONE_EURO, OneEuroVector, type OneEuroParams } from './one-euro.ts';
-import { fromCanonicalSpace, loadCanonicalMesh, PoseSolver, poseFromFit, toCanonicalSpace, type PoseFit } from './pose.ts';
-import { RegionPass, type RegionFilterParams } from './regional-filter.ts';
-import { RigidFilter } from './rigid-filter.ts';
+import type { OneEuroParams } from './one-euro.ts';
+import { loadCanonicalMesh, poseFromFit } from './pose.ts';
+import type { RegionFilterParams } from './regional-filter.ts';
+import { DEFAULT_FILTER_MODE, LandmarkSmoother, type FilterMode } from './landmark-smoother.ts';
+
+export { DEFAULT_FILTER_MODE, type FilterMode };
 import { letterboxToAffine, projectLandmarks, rectFromDetection, rectFromLandmarks, rectToAffine, warpToTensor, type Rect } from './roi.ts';
 import { TrackerError, emptyResult, toFaceTrack, type TrackResult } from './track-result.ts';
 
@@ -65,7 +64,7 @@ export interface TrackerOptions {
    * rigid motion only ('rigid': the expression passes unfiltered unless expressionFilter is
    * given). Each measured on the fidelity matrix in docs/rendering.md.
    */
-  filterMode?: 'landmarks' | 'rigid' | 'regional';
+  filterMode?: FilterMode;
   /** 'rigid' mode: One Euro on the canonical-space shape (speeds in face widths per second). */
   expressionFilter?: Partial<OneEuroParams>;
   /**
@@ -100,12 +99,6 @@ function allocRequest(model: 'detector' | 'landmarks', name: keyof typeof MODELS
   };
 }
 
-/**
- * The default filter mode: the per-landmark filter keeps the head and the slow parts of the face
- * steady, and the lips and lids follow the frame they were seen in (docs/rendering.md).
- */
-export const DEFAULT_FILTER_MODE = 'regional';
-
 export class Tracker {
   readonly #runner: ModelRunner;
   readonly #ownsRunner: boolean;
@@ -117,17 +110,9 @@ export class Tracker {
   readonly #logger: Logger;
   readonly #events: TypedEmitter<TrackerEvents>;
   readonly #anchors = generateAnchors();
-  readonly #pose: PoseSolver;
   readonly #expr: ExpressionSolver;
-  readonly #filter: OneEuroVector | null;
-  readonly #rigid: RigidFilter | null;
-  /** 'rigid' mode: the expression's own filter, in canonical space (speeds in face widths). */
-  readonly #exprFilter: OneEuroVector | null;
-  /** 'regional' mode: the lips and lids from the unfiltered frame. */
-  readonly #regions: RegionPass | null;
-  /** 'regional' mode: the unfiltered frame in canonical space. */
-  readonly #rawCanonical: Float32Array;
-  readonly #faceWidth: number;
+  /** Filtering and the pose fit (landmark-smoother.ts). */
+  readonly #smoother: LandmarkSmoother;
   readonly #count: number;
   // Per-frame buffers, allocated once. Request buffers travel to the worker and back.
   #detReq: FaceModelRequest;
@@ -136,8 +121,6 @@ export class Tracker {
   readonly #projected: Float32Array;
   readonly #smoothed: Float32Array;
   readonly #canonical: Float32Array;
-  /** Every point (irises too) in canonical space, for putting the landmarks back together. */
-  readonly #canonicalAll: Float32Array;
   readonly #offsets: Float32Array;
   #roi: Rect | null = null;
   #faces = 0;
@@ -158,29 +141,17 @@ export class Tracker {
     this.#detectIntervalMs = opts.detectIntervalMs ?? 1000;
     this.#logger = logger;
     this.#events = new TypedEmitter<TrackerEvents>(logger);
-    this.#pose = new PoseSolver(mesh);
     this.#expr = new ExpressionSolver(mesh);
     this.#count = landmarkCountFor(this.#attention);
-    const mode = opts.filterMode ?? DEFAULT_FILTER_MODE;
-    const rigid = mode === 'rigid';
-    this.#filter = opts.filter === false || rigid ? null : new OneEuroVector(this.#count * 3, { ...DEFAULT_ONE_EURO, ...opts.filter });
-    this.#rigid = opts.filter === false || !rigid ? null : new RigidFilter({ ...DEFAULT_ONE_EURO, ...opts.filter });
-    this.#exprFilter = this.#rigid && opts.expressionFilter ? new OneEuroVector(this.#count * 3, { ...DEFAULT_ONE_EURO, ...opts.expressionFilter }) : null;
-    this.#regions = this.#filter && mode === 'regional' ? new RegionPass(this.#count, opts.regionFilters) : null;
-    this.#rawCanonical = new Float32Array(this.#regions ? this.#count * 3 : 0);
-    let lo = Infinity, hi = -Infinity;
-    for (let i = 0; i < mesh.vertices.length; i += 3) {
-      lo = Math.min(lo, mesh.vertices[i] ?? 0);
-      hi = Math.max(hi, mesh.vertices[i] ?? 0);
-    }
-    this.#faceWidth = hi > lo ? hi - lo : 1;
+    this.#smoother = new LandmarkSmoother(mesh, {
+      count: this.#count, mode: opts.filterMode, filter: opts.filter, expressionFilter: opts.expressionFilter, regionFilters: opts.regionFilters,
+    });
     this.#detReq = allocRequest('detector', 'faceDetector');
     this.#lmReq = allocRequest('landmarks', landmarkModelName(this.#attention));
     this.#raw = new Float32Array(this.#count * 3);
     this.#projected = new Float32Array(this.#count * 3);
     this.#smoothed = new Float32Array(this.#count * 3);
     this.#canonical = new Float32Array(LANDMARK_COUNT * 3);
-    this.#canonicalAll = new Float32Array(this.#count * 3);
     this.#offsets = new Float32Array(LANDMARK_COUNT * 3);
   }
 
@@ -238,10 +209,7 @@ export class Tracker {
     this.#roi = null;
     this.#faces = 0;
     this.#lastDetectMs = -Infinity;
-    this.#filter?.reset();
-    this.#rigid?.reset();
-    this.#exprFilter?.reset();
-    this.#regions?.reset();
+    this.#smoother.reset();
   }
 
   /** Tracks one frame and returns the public FaceTrack shape (copies). */
@@ -363,30 +331,7 @@ export class Tracker {
   }
 
   #finish(result: TrackResult, roi: Rect, presence: number, timeMs: number): void {
-    let fit: PoseFit;
-    if (this.#rigid) {
-      const raw = this.#pose.solve(this.#projected);
-      toCanonicalSpace(this.#projected, this.#count, raw, this.#canonicalAll);
-      this.#exprFilter?.apply(this.#canonicalAll, timeMs, this.#faceWidth);
-      fit = this.#rigid.apply(raw, timeMs, roi.width / 1.5);
-      fromCanonicalSpace(this.#canonicalAll, this.#count, fit, this.#smoothed);
-      this.#canonical.set(this.#canonicalAll.subarray(0, LANDMARK_COUNT * 3));
-    } else if (this.#regions) {
-      // The raw frame's pose-free shape first (solve() reuses its result object).
-      toCanonicalSpace(this.#projected, this.#count, this.#pose.solve(this.#projected), this.#rawCanonical);
-      this.#smoothed.set(this.#projected);
-      this.#filter?.apply(this.#smoothed, timeMs, roi.width / 1.5);
-      fit = this.#pose.solve(this.#smoothed);
-      toCanonicalSpace(this.#smoothed, this.#count, fit, this.#canonicalAll);
-      this.#regions.apply(this.#rawCanonical, this.#canonicalAll, timeMs, this.#faceWidth);
-      fromCanonicalSpace(this.#canonicalAll, this.#count, fit, this.#smoothed);
-      this.#canonical.set(this.#canonicalAll.subarray(0, LANDMARK_COUNT * 3));
-    } else {
-      this.#smoothed.set(this.#projected);
-      this.#filter?.apply(this.#smoothed, timeMs, roi.width / 1.5);
-      fit = this.#pose.solve(this.#smoothed);
-      toCanonicalSpace(this.#smoothed, LANDMARK_COUNT, fit, this.#canonical);
-    }
+    const fit = this.#smoother.apply(this.#projected, timeMs, roi.width / 1.5, this.#smoothed, this.#canonical);
     this.#expr.offsets(this.#canonical, this.#offsets);
     result.faces = this.#faces;
     result.score = presence;
