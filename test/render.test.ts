@@ -123,10 +123,10 @@ describe('self-reenactment', () => {
   // the plain mesh's, and the output loses at the mouth, where synthesised teeth replace the real
   // ones, and at the lids). Holding the real first frame scores 34.7 dB / 0.938: d19 barely moves.
   // Asserted: ≥ 30 dB and ≥ 0.88, and no more than 3.1 dB / 0.045 under the held frame. Measured
-  // 2026-12-07: 3.003 dB / 0.037 with the default tracker (lips and lids unfiltered), 2.997 dB /
-  // 0.037 with the per-landmark filter alone (the previous default, which the old 3 dB limit,
-  // set at the value then measured with no margin, passed by 0.003 dB); lids at 3 Hz 2.994, lips
-  // at 1.5 Hz 3.011. For scale: the real frames against themselves shifted 2 px score
+  // 2026-12-07: 3.003 dB / 0.037 with the default tracker (lips and lids unfiltered); 2.99 dB /
+  // 0.037 on 2026-12-06 with the per-landmark filter alone (the previous default, which the old
+  // 3 dB limit, set at the value then measured with no margin, just passed). For scale: the
+  // real frames against themselves shifted 2 px score
   // 28.1 dB / 0.85 (6.6 dB under), shifted 4 px 24.1 dB / 0.75, so a warp misregistered by 2 px
   // or more still fails by a wide margin.
   it('d19 reenacting its own first frame scores ≥ 30 dB PSNR and ≥ 0.88 SSIM against the real frames, within 3.1 dB / 0.045 SSIM of holding the first frame', { timeout: 120_000 }, async () => {
