@@ -130,6 +130,9 @@ export const requestSchema = z.discriminatedUnion('method', [
   z.object({ method: z.literal('consumeData'), data: z.object({ transportId: id, dataProducerId: id }) }),
   z.object({ method: z.literal('consume'), data: z.object({ transportId: id, producerId: id, rtpCapabilities: rtpCapabilitiesSchema }) }),
   z.object({ method: z.literal('resumeConsumer'), data: z.object({ consumerId: id }) }),
+  /** Ask the sender of one of this peer's video consumers for a keyframe (a receiver that stalled); throttled per consumer. */
+  z.object({ method: z.literal('requestKeyFrame'), data: z.object({ consumerId: id }).strict() }),
+  z.object({ method: z.literal('closeConsumer'), data: z.object({ consumerId: id }).strict() }),
   /** A simulcast consumer's highest spatial layer (0 = quarter size); the SFU still drops lower when the link needs it. */
   z.object({ method: z.literal('setPreferredLayers'), data: z.object({ consumerId: id, spatialLayer: z.number().int().min(0).max(2) }).strict() }),
   z.object({ method: z.literal('leave'), data: z.object({}).strict() }),
@@ -186,6 +189,9 @@ export interface ResponseData {
   consumeData: DataConsumerInfo;
   consume: ConsumerInfo;
   resumeConsumer: Record<string, never>;
+  /** `producerLive`: the SFU is receiving the producer's media now (its bitrate is above zero). */
+  requestKeyFrame: { sent: boolean; producerLive: boolean };
+  closeConsumer: Record<string, never>;
   setPreferredLayers: Record<string, never>;
   leave: Record<string, never>;
   listTargets: { targets: TargetInfo[]; current: string };

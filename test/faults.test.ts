@@ -159,11 +159,19 @@ test('a reenactor stopped (SIGSTOP) for 5 s: its session pauses and is back with
     const otherDuring = other.received.filter((r) => r.at > stoppedAt && r.at <= contAt).length / 5;
     await waitFor(() => framesAfter(stopped, contAt) > 0, 10_000, 'frames from the resumed reenactor');
     const backMs = stopped.received.find((r) => r.at > contAt)!.at - contAt;
-    // Steady again: frames keep coming after the first one.
-    await waitFor(() => framesAfter(stopped, contAt + backMs) >= 30, 10_000, 'the resumed session to keep going');
+    // Steady again: frames keep coming after the first one. The window is wide so that a slow machine
+    // reports how long it took (steadyMs) instead of failing on the wait; a stuck session still fails.
+    const perSecond = (): number[] => Array.from({ length: 20 }, (_, i) => stopped.received.filter((r) => r.at > contAt + i * 1000 && r.at <= contAt + (i + 1) * 1000).length);
+    await waitFor(() => framesAfter(stopped, contAt + backMs) >= 30, 20_000, 'the resumed session to keep going').catch((err: Error) => {
+      throw new Error(`${err.message}; frames per second after SIGCONT: ${perSecond().join(' ')}; state ${own.supervisor.sessionState('stopped')}`);
+    });
+    const steadyMs = stopped.received.filter((r) => r.at > contAt + backMs)[29]!.at - contAt;
     const pausedFrames = stopped.received.filter((r) => r.at > stoppedAt + 500 && r.at <= contAt).length;
-    console.log('sigstop', JSON.stringify({ backMs: Math.round(backMs), pausedFrames, otherFpsBefore: otherBefore, otherFpsDuring: otherDuring, restarted: own.supervisor.pidOf('stopped') !== pid }));
+    console.log('sigstop', JSON.stringify({ backMs: Math.round(backMs), steadyMs: Math.round(steadyMs), perSecond: perSecond().slice(0, 5), pausedFrames, otherFpsBefore: otherBefore, otherFpsDuring: otherDuring, restarted: own.supervisor.pidOf('stopped') !== pid }));
     assert.ok(backMs <= 3000, `the stopped session came back ${Math.round(backMs)} ms after SIGCONT`);
+    // Steady (30 frames) within 3 s is the goal and what this machine measures (about 1.5 s, with the
+    // stalled receiver renewed: stall-watch.ts); the bound leaves room for a loaded CI machine.
+    assert.ok(steadyMs <= 6000, `the stopped session was steady again ${Math.round(steadyMs)} ms after SIGCONT`);
     assert.ok(otherDuring >= otherBefore * 0.7, `the other session fell from ${otherBefore} to ${otherDuring} fps while its neighbour was stopped`);
     assert.equal(own.supervisor.pidOf('stopped'), pid, 'a 5 s stop (under the heartbeat timeout) restarted the reenactor');
   } finally {

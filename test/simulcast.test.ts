@@ -90,13 +90,22 @@ test('a face-square output is one layer (a small frame cannot carry three); swit
   }
 });
 
-test('without simulcast the synthesized video is one layer and a layer request gets a coded refusal', { timeout: 180_000 }, async () => {
+test('without simulcast the synthesized video is one layer and a layer request gets a coded refusal; keyframe requests are throttled and a closed consumer is gone', { timeout: 180_000 }, async () => {
   const server = await startServer({ stage: 'reenact', output: 'face', simulcast: false });
   const actor = await FootageActor.start({ url: server.url, token: server.tokens.sign('one', 'actor'), clip, durationMs: 120_000 });
   const viewer = await watch(server, 'one');
   try {
     await settlesAt(viewer.sizes, server.config.renderSize, server.config.renderSize, 'the face square');
     await assert.rejects(viewer.peer.signal.request('setPreferredLayers', { consumerId: viewer.consumerId, spatialLayer: 0 }), (err: { code?: string }) => err.code === 'E_INVALID_STATE');
+    // A stalled receiver may ask for a keyframe: passed on, throttled, and told whether the SFU has media.
+    const first = await viewer.peer.signal.request('requestKeyFrame', { consumerId: viewer.consumerId });
+    assert.deepEqual(first, { sent: true, producerLive: true });
+    assert.equal((await viewer.peer.signal.request('requestKeyFrame', { consumerId: viewer.consumerId })).sent, false, 'a second request at once is throttled');
+    await assert.rejects(viewer.peer.signal.request('requestKeyFrame', { consumerId: 'nope' }), (err: { code?: string }) => err.code === 'E_NOT_FOUND');
+    // Closing a consumer ends it at the SFU; it is then unknown.
+    await viewer.peer.signal.request('closeConsumer', { consumerId: viewer.consumerId });
+    await assert.rejects(viewer.peer.signal.request('requestKeyFrame', { consumerId: viewer.consumerId }), (err: { code?: string }) => err.code === 'E_NOT_FOUND');
+    await assert.rejects(viewer.peer.signal.request('closeConsumer', { consumerId: viewer.consumerId }), (err: { code?: string }) => err.code === 'E_NOT_FOUND');
   } finally {
     viewer.stop();
     actor.stop();

@@ -81,6 +81,12 @@ const configSchema = z.object({
    */
   simulcast: z.coerce.boolean().default(true),
   /**
+   * Cap single-layer synthesized video at the SFU's bandwidth estimate toward the room's slowest
+   * viewer (server/src/sfu/viewer-bitrate.ts), so a weak link gets a coarser picture, not a frozen
+   * one. REENACT_FOLLOW_VIEWERS=0|1.
+   */
+  followViewers: z.coerce.boolean().default(true),
+  /**
    * Mark every synthesized frame with the invisible provenance watermark (docs/provenance.md):
    * server, room, session and time, signed with the key in the data folder. REENACT_WATERMARK=0|1.
    */
@@ -129,6 +135,7 @@ const envNames: Record<keyof z.input<typeof configSchema>, string> = {
   stage: 'REENACT_STAGE',
   outputBitrate: 'REENACT_OUTPUT_BITRATE',
   simulcast: 'REENACT_SIMULCAST',
+  followViewers: 'REENACT_FOLLOW_VIEWERS',
   watermark: 'REENACT_WATERMARK',
   serverId: 'REENACT_SERVER_ID',
   iceDisconnectGraceMs: 'REENACT_ICE_GRACE_MS',

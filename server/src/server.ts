@@ -29,6 +29,7 @@ import { InferenceRunner } from './inference/runner.ts';
 import { REENACT_HANDLER, reenactHandlerSpec, type PipelineRequest } from './pipeline/reenact-handler.ts';
 import { degradedRenderSize } from './pipeline/reenact-stage.ts';
 import { join } from 'node:path';
+import { ViewerBitrateFollower } from './sfu/viewer-bitrate.ts';
 
 export class ReenactServer {
   readonly config: Config;
@@ -46,6 +47,7 @@ export class ReenactServer {
   #draining: Promise<void> | null = null;
   readonly #targets: TargetStore;
   readonly #enroller: { current?: Promise<InferenceRunner> };
+  readonly #follower: ViewerBitrateFollower | null;
   #closed = false;
 
   private constructor(
@@ -88,6 +90,19 @@ export class ReenactServer {
     this.#supervisor.on('degradechanged', (roomId, level, reason) => this.#rooms.get(roomId)?.broadcast({ method: 'degradeChanged', data: { level, reason } }));
     // Rooms on a dead worker close themselves with E_WORKER_DIED (Room); the pool replaces the worker.
     pool.on('workerdied', () => this.metrics.workerDeaths.inc());
+    this.#follower = config.followViewers
+      ? new ViewerBitrateFollower({
+          rooms: () => this.#rooms.entries(),
+          configured: config.outputBitrate,
+          apply: async (roomId, bps, direction) => {
+            if (this.#supervisor.sessionState(roomId) !== 'running') throw new Error('no running session');
+            await this.#supervisor.control(roomId, { type: 'setMaxBitrate', bps });
+            this.metrics.bitrateLadderSteps.inc({ direction });
+            this.#log.info('synthesized video bitrate follows the slowest viewer', { roomId, bps, direction });
+          },
+        })
+      : null;
+    metrics.rtpSources = () => [...this.#rooms.values()].flatMap((r) => [...r.peers.values()]).map((p) => ({ role: p.role, producers: p.producers.values(), consumers: p.consumers.values(), transports: p.transports.values() }));
     attachSignalling(this.#io, {
       config,
       log,
@@ -320,6 +335,7 @@ export class ReenactServer {
     if (this.#closed) return;
     this.#closed = true;
     this.#targets.close();
+    this.#follower?.close();
     await this.#supervisor.close();
     for (const room of [...this.#rooms.values()]) room.close(ErrorCodes.ROOM_CLOSED, 'server shutting down');
     await new Promise<void>((resolve) => void this.#io.close(() => resolve()));

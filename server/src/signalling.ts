@@ -299,6 +299,18 @@ async function handle(raw: unknown, state: SocketState, socket: SignalSocket, de
       await joined(state).peer.resumeConsumer(req.data.consumerId);
       return {};
     }
+    case 'requestKeyFrame': {
+      const { peer, room } = joined(state);
+      const sent = await peer.requestKeyFrame(req.data.consumerId);
+      const producerId = peer.consumers.get(req.data.consumerId)?.producerId;
+      const producer = producerId ? room.producer(producerId) : undefined;
+      const stats = producer && !producer.closed ? await producer.getStats().catch(() => []) : [];
+      return { sent, producerLive: stats.some((s) => s.bitrate > 0) };
+    }
+    case 'closeConsumer': {
+      joined(state).peer.closeConsumer(req.data.consumerId);
+      return {};
+    }
     case 'setPreferredLayers': {
       await joined(state).peer.setPreferredLayers(req.data.consumerId, req.data.spatialLayer);
       return {};

@@ -3,6 +3,7 @@
  * `reenact_`, histograms have explicit buckets, and units are in the names.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { RtpStatsCollector, type RtpCounterName, type RtpSource } from './rtp-stats.ts';
 
 const latencyBuckets = [0.001, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1];
 
@@ -86,9 +87,77 @@ export class Metrics {
   });
   readonly childRssBytes = new Gauge({ name: 'reenact_child_rss_bytes', help: 'Resident memory of child processes', labelNames: ['process'] as const, registers: [this.registry] });
 
+  /** The peers whose RTP streams are sampled on each scrape; set by the server once its rooms exist. */
+  rtpSources: () => Iterable<RtpSource> = () => [];
+  readonly #rtp = new RtpStatsCollector();
+  #rtpPending: Promise<void> | null = null;
+  readonly #rtpCollect = { collect: (): Promise<void> => this.#refreshRtp() };
+  readonly #rtpLabels = ['role', 'kind', 'side'] as const;
+  readonly rtpCounters: Record<RtpCounterName, Counter<'role' | 'kind' | 'side'>> = {
+    packets: this.#rtpCounter('reenact_rtp_packets_total', 'RTP packets by the role of the peer whose stream it is and side (in: that peer to the SFU; out: the SFU to that peer)'),
+    lost: this.#rtpCounter('reenact_rtp_packets_lost_total', 'RTP packets lost (in: seen missing by the SFU; out: reported missing by the receiving peer)'),
+    nacks: this.#rtpCounter('reenact_rtp_nacks_total', 'NACKs (in: sent by the SFU to the sending peer; out: received from the receiving peer)'),
+    retransmitted: this.#rtpCounter('reenact_rtp_retransmitted_packets_total', 'RTP packets retransmitted after a NACK (in: by the sending peer; out: by the SFU)'),
+    keyframeRequests: this.#rtpCounter('reenact_rtp_keyframe_requests_total', 'PLI and FIR keyframe requests (in: sent to the sending peer; out: received from the receiving peer)'),
+  };
+  readonly rtpBitrate = new Gauge({
+    name: 'reenact_rtp_bitrate_bps',
+    help: 'Current RTP bitrate summed over streams, by role, kind and side',
+    labelNames: this.#rtpLabels,
+    registers: [this.registry],
+    ...this.#rtpCollect,
+  });
+  readonly viewerEstimateMin = new Gauge({
+    name: 'reenact_viewer_bandwidth_estimate_min_bps',
+    help: "The lowest of the SFU's bandwidth estimates toward viewers (absent with no viewer)",
+    registers: [this.registry],
+    ...this.#rtpCollect,
+  });
+  readonly bitrateLadderSteps = new Counter({
+    name: 'reenact_bitrate_ladder_steps_total',
+    help: "Steps of single-layer synthesized video's bitrate ladder, following the slowest viewer's estimate (down) or probing back (up)",
+    labelNames: ['direction'] as const,
+    registers: [this.registry],
+  });
+  readonly viewerScoreMin = new Gauge({
+    name: 'reenact_viewer_score_min',
+    help: "The lowest mediasoup score (0-10) of a viewer's stream: 10 is clean, low means loss (absent with no viewer)",
+    registers: [this.registry],
+    ...this.#rtpCollect,
+  });
+
   constructor() {
     // process_cpu_seconds_total, process_resident_memory_bytes, nodejs_eventloop_lag_* for the main process.
     collectDefaultMetrics({ register: this.registry, prefix: 'reenact_' });
+  }
+
+  #rtpCounter(name: string, help: string): Counter<'role' | 'kind' | 'side'> {
+    return new Counter({ name, help, labelNames: this.#rtpLabels, registers: [this.registry], ...this.#rtpCollect });
+  }
+
+  /** One mediasoup sample per scrape, shared by every RTP metric's collect. */
+  #refreshRtp(): Promise<void> {
+    this.#rtpPending ??= this.#rtp
+      .sample(this.rtpSources())
+      .then((s) => {
+        for (const [key, inc] of s.increments) {
+          const [role = '', kind = '', side = ''] = key.split('|');
+          for (const name of Object.keys(inc) as RtpCounterName[]) if (inc[name] > 0) this.rtpCounters[name].inc({ role, kind, side }, inc[name]);
+        }
+        this.rtpBitrate.reset();
+        for (const [key, bps] of s.bitrates) {
+          const [role = '', kind = '', side = ''] = key.split('|');
+          this.rtpBitrate.set({ role, kind, side }, bps);
+        }
+        if (s.viewerEstimateMin === null) this.viewerEstimateMin.reset();
+        else this.viewerEstimateMin.set(s.viewerEstimateMin);
+        if (s.viewerScoreMin === null) this.viewerScoreMin.reset();
+        else this.viewerScoreMin.set(s.viewerScoreMin);
+      })
+      .finally(() => {
+        this.#rtpPending = null;
+      });
+    return this.#rtpPending;
   }
 
   async render(): Promise<{ contentType: string; body: string }> {

@@ -1,6 +1,12 @@
 /** Messages between the server (supervisor) and a reenactor child process. */
 import type { OutputProfile, SessionState } from '../../../shared/protocol.ts';
 import type { StageControl } from './stage.ts';
+
+/**
+ * What the server may change in a running session: the stage's settings, or the ceiling on the
+ * synthesized video's bitrate (the SFU's estimate toward the slowest viewer, when it is not simulcast).
+ */
+export type SessionControl = StageControl | { type: 'setMaxBitrate'; bps: number };
 import type { AudioRelayStats } from './audio-relay.ts';
 
 export type StageKind = 'passthrough' | 'reenact';
@@ -40,7 +46,7 @@ export interface SessionSpec {
 export type ParentMessage =
   | { type: 'start'; spec: SessionSpec }
   | { type: 'stop'; sessionId: string }
-  | { type: 'control'; sessionId: string; requestId: number; control: StageControl }
+  | { type: 'control'; sessionId: string; requestId: number; control: SessionControl }
   | { type: 'prewarm'; targetPath: string; size: number; alsoEnroll: string[] }
   | { type: 'shutdown' };
 

@@ -24,8 +24,10 @@ import { STAMP_ID_BITS, readStamp, writeStamp } from '../../../shared/stamp.ts';
 import { TrackWireError, decodeTrackMessage, type TrackMessage } from '../../../shared/track-wire.ts';
 import { InvalidStateError } from '../../../shared/errors.ts';
 import { LatestFrameSlot } from './frame-slot.ts';
-import type { SessionSpec, SessionStats } from './ipc.ts';
-import type { DropReason, FrameMeta, I420, Stage, StageControl } from './stage.ts';
+import type * as msc from 'mediasoup-client/types';
+import { StallWatch } from './stall-watch.ts';
+import type { SessionControl, SessionSpec, SessionStats } from './ipc.ts';
+import type { DropReason, FrameMeta, I420, Stage } from './stage.ts';
 import { TypedEmitter } from '../util/emitter.ts';
 import { AudioRelay, ReceiveSkew } from './audio-relay.ts';
 import { median } from '../util/stats.ts';
@@ -54,7 +56,10 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
   readonly #peer: NodePeer;
   readonly #stage: Stage;
   readonly #log: Logger;
-  readonly #sink: InstanceType<typeof RTCVideoSink> | undefined;
+  #sink: InstanceType<typeof RTCVideoSink> | undefined;
+  /** The actor camera's consumer (camera sessions); replaced when the receiver is renewed. */
+  #camera: msc.Consumer | undefined;
+  #resubscribing = false;
   readonly #source: InstanceType<typeof RTCVideoSource>;
   readonly #publisher: SynthesizedPublisher;
   readonly #slot: LatestFrameSlot<Queued>;
@@ -80,6 +85,9 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
   readonly #skews: number[] = [];
   readonly #skew = new ReceiveSkew();
   #skewTimer: NodeJS.Timeout | undefined;
+  /** Asks for a keyframe when the actor's video stops (stall-watch.ts). */
+  readonly #stall = new StallWatch();
+  #stallTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
   private constructor(spec: SessionSpec, peer: NodePeer, stage: Stage, log: Logger, sink: InstanceType<typeof RTCVideoSink> | undefined, source: InstanceType<typeof RTCVideoSource>, publisher: SynthesizedPublisher) {
@@ -102,9 +110,10 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
     let videoTrackId: string | undefined;
     try {
       let tracks: Awaited<ReturnType<NodePeer['consumeData']>> | undefined;
+      let camera: msc.Consumer | undefined;
       if (spec.source === 'tracks') tracks = await peer.consumeData(spec.producerId);
       else {
-        const camera = await peer.consume(spec.producerId, 'actor-camera');
+        camera = await peer.consume(spec.producerId, 'actor-camera');
         videoTrackId = camera.track.id;
         sink = new RTCVideoSink(camera.track);
       }
@@ -114,6 +123,10 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
       publisher = await SynthesizedPublisher.start(peer, source, { bitrate: spec.outputBitrate, allowed: spec.simulcast, profile: spec.output, log });
       const session = new ReenactSession(spec, peer, stage, log, sink, source, publisher);
       session.#videoTrackId = videoTrackId;
+      if (camera) {
+        session.#camera = camera;
+        session.#watchStalls();
+      }
       tracks?.on('message', (data: unknown) => session.#onTrackMessage(data));
       tracks?.on('transportclose', () => session.safeEmit('ended', 'transport closed'));
       const mic = peer.roomProducers.find((p) => p.label === 'microphone');
@@ -151,9 +164,10 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
     return stats;
   }
 
-  /** Applies a session control (target switch, reset neutral, options) to the stage. */
-  control(c: StageControl): Promise<void> {
+  /** Applies a session control: the bitrate ceiling to the publisher, the rest (target, neutral, options) to the stage. */
+  control(c: SessionControl): Promise<void> {
     if (this.#closed) return Promise.reject(new InvalidStateError('session closed'));
+    if (c.type === 'setMaxBitrate') return this.#publisher.setMaxBitrate(c.bps);
     return this.#stage.control(c);
   }
 
@@ -162,6 +176,7 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
     this.#closed = true;
     this.#slot.close();
     clearInterval(this.#skewTimer);
+    clearInterval(this.#stallTimer);
     this.#audio?.close();
     this.#sink?.stop();
     this.#publisher.close();
@@ -231,8 +246,58 @@ export class ReenactSession extends TypedEmitter<ReenactSessionEvents> {
     this.#audio?.detach();
   }
 
+  #watchStalls(): void {
+    this.#stallTimer = setInterval(() => {
+      if (this.#closed || this.#resubscribing || !this.#camera) return;
+      const action = this.#stall.due(performance.now());
+      if (action === 'keyframe') {
+        this.#peer.signal.request('requestKeyFrame', { consumerId: this.#camera.id }).then(
+          (r) => this.#stall.answered(r.producerLive),
+          () => undefined,
+        );
+      } else if (action === 'frozen') {
+        // Both directions sat in overflowing sockets: renew the receiver and the sender.
+        this.#log.info('this process was frozen; renewing the actor video receiver and the synthesized sender', this.#stall.counts);
+        this.#resubscribing = true;
+        void Promise.all([this.#resubscribe(), this.#publisher.renew()]).finally(() => {
+          this.#resubscribing = false;
+        });
+      } else if (action === 'resubscribe') {
+        this.#log.info('actor video stalled while the SFU receives the camera; renewing the receiver', this.#stall.counts);
+        this.#resubscribing = true;
+        void this.#resubscribe().finally(() => {
+          this.#resubscribing = false;
+        });
+      }
+    }, 200);
+    this.#stallTimer.unref();
+  }
+
+  /** Consumes the actor camera again (a fresh receiver) and drops the old consumer. */
+  async #resubscribe(): Promise<void> {
+    const old = this.#camera;
+    try {
+      const camera = await this.#peer.consume(this.spec.producerId, 'actor-camera');
+      if (this.#closed) {
+        await this.#peer.closeConsumer(camera);
+        return;
+      }
+      const sink = new RTCVideoSink(camera.track);
+      sink.onframe = (ev: { frame: I420Frame }) => this.#onFrame(ev.frame);
+      this.#sink?.stop();
+      this.#sink = sink;
+      this.#camera = camera;
+      this.#videoTrackId = camera.track.id;
+      if (old) await this.#peer.closeConsumer(old);
+      this.#log.info('actor video receiver renewed', { consumerId: camera.id });
+    } catch (err) {
+      this.#log.warn('could not renew the actor video receiver', { err });
+    }
+  }
+
   #onFrame(frame: I420Frame): void {
     if (this.#closed) return;
+    this.#stall.frame(performance.now());
     this.#framesIn++;
     this.#slot.offer({ frame, meta: { seq: this.#seq++, arrivalMs: performance.now() } });
   }

@@ -14,8 +14,7 @@ import type { Metrics } from '../metrics/metrics.ts';
 import { TypedEmitter } from '../util/emitter.ts';
 import { ErrorCodes, type ErrorCode } from '../../../shared/errors.ts';
 import type { SessionOptions, SessionState, SessionStatsData } from '../../../shared/protocol.ts';
-import type { ChildMessage, ParentMessage, SessionSource, SessionSpec, SessionStats } from './ipc.ts';
-import type { StageControl } from './stage.ts';
+import type { ChildMessage, ParentMessage, SessionControl, SessionSource, SessionSpec, SessionStats } from './ipc.ts';
 import { CodedError } from '../../../shared/errors.ts';
 
 const childEntry = fileURLToPath(new URL('./child.ts', import.meta.url));
@@ -144,7 +143,7 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
    * so a restarted session keeps it. Rejects when the session is not running
    * or the stage refuses (e.g. a target that cannot be enrolled).
    */
-  async control(roomId: string, control: StageControl): Promise<void> {
+  async control(roomId: string, control: SessionControl): Promise<void> {
     const entry = this.#sessions.get(roomId);
     if (!entry) throw new CodedError(ErrorCodes.INVALID_STATE, 'no reenactor session in this room yet');
     if (entry.state !== 'running') throw new CodedError(ErrorCodes.INVALID_STATE, `the session is ${entry.state}`);

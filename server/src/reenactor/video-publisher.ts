@@ -41,6 +41,10 @@ export class SynthesizedPublisher {
   /** The encodings a republish failed for: not retried until the frame size moves back and forth. */
   #failedFor: boolean | null = null;
   #closed = false;
+  /** The ceiling the server set from the slowest viewer (null: the configured bitrate). */
+  #ceiling: number | null = null;
+  /** The maximum bitrate the current producer was published with. */
+  #published: number;
 
   private constructor(peer: NodePeer, source: InstanceType<typeof RTCVideoSource>, track: MediaStreamTrack, bitrate: number, allowed: boolean, log: Logger, producer: msc.Producer, simulcast: boolean) {
     this.#peer = peer;
@@ -51,6 +55,7 @@ export class SynthesizedPublisher {
     this.#log = log;
     this.#producer = producer;
     this.#simulcast = simulcast;
+    this.#published = bitrate;
   }
 
   /** Publishes a track of `source`; with `allowed` false it is never simulcast (REENACT_SIMULCAST=0). */
@@ -74,6 +79,50 @@ export class SynthesizedPublisher {
     return this.#producer.id;
   }
 
+  /** The bitrate a new producer is published with: a single layer follows the ceiling. */
+  #bitrateFor(simulcast: boolean): number {
+    return simulcast ? this.#bitrate : Math.min(this.#bitrate, this.#ceiling ?? this.#bitrate);
+  }
+
+  /** The maximum bitrate the synthesized video is published with now. */
+  get maxBitrate(): number {
+    return this.#published;
+  }
+
+  /**
+   * Holds single-layer video to `bps` (at most the configured bitrate), so a viewer whose link
+   * cannot carry the full stream gets a coarser picture instead of a frozen one. libwebrtc in
+   * @roamhq/wrtc refuses RTCRtpSender.setParameters (InvalidStateError), so a new ceiling is
+   * applied by publishing again with it, like a simulcast switch: viewers follow the new
+   * producer after a gap of a few frames, which is why the server changes it in coarse steps.
+   * Simulcast video keeps its layers: there the SFU gives each viewer the one its link carries.
+   */
+  async setMaxBitrate(bps: number): Promise<void> {
+    const ceiling = Math.min(this.#bitrate, Math.max(1, Math.round(bps)));
+    this.#ceiling = ceiling < this.#bitrate ? ceiling : null;
+    if (this.#simulcast || this.#switching || this.#closed || this.#bitrateFor(false) === this.#published) return;
+    this.#switching = true;
+    try {
+      await this.#republish(false);
+    } finally {
+      this.#switching = false;
+    }
+  }
+
+  /**
+   * Publishes again with the same settings: a fresh sender, after this process was frozen long
+   * enough for libwebrtc's send side to stall on feedback that never came.
+   */
+  async renew(): Promise<void> {
+    if (this.#switching || this.#closed) return;
+    this.#switching = true;
+    try {
+      await this.#republish(this.#simulcast);
+    } finally {
+      this.#switching = false;
+    }
+  }
+
   /** Sees each output frame's size; republishes in the background when it crosses the simulcast line. */
   frame(width: number, height: number): void {
     const want = this.#allowed && wantsSimulcast(width, height);
@@ -94,15 +143,17 @@ export class SynthesizedPublisher {
       const track = this.#source.createTrack();
       this.#track = track;
       if (this.#closed) return;
-      this.#producer = await this.#peer.publishVideo(track, 'synthesized', this.#bitrate, simulcast);
+      const bitrate = this.#bitrateFor(simulcast);
+      this.#producer = await this.#peer.publishVideo(track, 'synthesized', bitrate, simulcast);
       this.#simulcast = simulcast;
-      this.#log.info('synthesized video republished', { simulcast, producerId: this.#producer.id });
+      this.#published = bitrate;
+      this.#log.info('synthesized video republished', { simulcast, bitrate, producerId: this.#producer.id });
     } catch (err) {
       this.#failedFor = simulcast;
       this.#log.warn('could not republish the synthesized video', { err, simulcast });
       // The old producer is gone: publish again as it was, so viewers keep a picture.
       if (this.#producer === old && old.closed && !this.#closed) {
-        this.#producer = await this.#peer.publishVideo(this.#track, 'synthesized', this.#bitrate, this.#simulcast).catch((e: unknown) => {
+        this.#producer = await this.#peer.publishVideo(this.#track, 'synthesized', this.#published, this.#simulcast).catch((e: unknown) => {
           this.#log.error('the synthesized video could not be published again', { err: e });
           return old;
         });

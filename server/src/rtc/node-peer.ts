@@ -160,6 +160,13 @@ export class NodePeer {
     return consumer;
   }
 
+  /** Closes a consumer here and at the SFU (the SFU's half is best effort: a closed socket has closed it already). */
+  async closeConsumer(consumer: msc.Consumer): Promise<void> {
+    const id = consumer.id;
+    consumer.close();
+    await this.signal.request('closeConsumer', { consumerId: id }).catch(() => undefined);
+  }
+
   /**
    * Opens privacy mode's landmark channel: unordered and without retransmits, since a late
    * frame of landmarks is worthless once the next one is out.

@@ -39,6 +39,9 @@ const MAX_CONSUMERS = 32;
 /** SCTP messages above this are refused by the transport: the largest track message, with room to spare. */
 const MAX_SCTP_MESSAGE_BYTES = 4 * trackMessageBytes(LANDMARK_COUNT_WITH_IRIS);
 
+/** A peer's keyframe requests for one consumer are passed on at most this often. */
+export const KEYFRAME_REQUEST_GAP_MS = 300;
+
 export class Peer extends TypedEmitter<PeerEvents> {
   readonly id: string;
   readonly role: Role;
@@ -52,6 +55,8 @@ export class Peer extends TypedEmitter<PeerEvents> {
   readonly #dataProducers = new Map<string, types.DataProducer>();
   readonly #dataConsumers = new Map<string, types.DataConsumer>();
   readonly #iceTimers = new Map<string, NodeJS.Timeout>();
+  /** When each consumer last had a keyframe asked for (performance.now()). */
+  readonly #keyFrameAsked = new Map<string, number>();
   #closed = false;
 
   constructor(opts: PeerOptions) {
@@ -76,6 +81,14 @@ export class Peer extends TypedEmitter<PeerEvents> {
     return this.#producers;
   }
 
+  get consumers(): ReadonlyMap<string, types.Consumer> {
+    return this.#consumers;
+  }
+
+  get transports(): ReadonlyMap<string, types.WebRtcTransport> {
+    return this.#transports;
+  }
+
   get consumerCount(): number {
     return this.#consumers.size;
   }
@@ -89,7 +102,10 @@ export class Peer extends TypedEmitter<PeerEvents> {
     if (direction === 'send' && this.role === 'viewer') throw new CodedError(ErrorCodes.FORBIDDEN, 'a viewer cannot send media');
     if (this.#transports.size >= MAX_TRANSPORTS) throw new CodedError(ErrorCodes.INVALID_STATE, 'too many transports');
     const ip = this.#config.host;
-    const announcedAddress = this.#config.announcedIp;
+    // The reenactor runs on this machine: it is given the listen address itself, never the announced
+    // one (a public address behind NAT would hairpin, and a relay in front of the SFU, as the network
+    // fault tests put there, belongs on the clients' path only).
+    const announcedAddress = this.role === 'reenactor' ? internalAddress(ip) : this.#config.announcedIp;
     const transport = await this.#router.createWebRtcTransport({
       listenInfos: [
         { protocol: 'udp', ip, announcedAddress, portRange: { min: this.#config.rtcMinPort, max: this.#config.rtcMaxPort } },
@@ -225,6 +241,30 @@ export class Peer extends TypedEmitter<PeerEvents> {
     if (consumer.kind === 'video') await consumer.requestKeyFrame().catch(() => undefined);
   }
 
+  /**
+   * Asks the producer behind one of this peer's video consumers for a keyframe, at most once per
+   * KEYFRAME_REQUEST_GAP_MS per consumer (mediasoup's own PLI path goes on as usual); false when
+   * throttled. E_NOT_FOUND for an unknown consumer, E_INVALID_STATE for audio.
+   */
+  async requestKeyFrame(consumerId: string): Promise<boolean> {
+    const consumer = this.#consumers.get(consumerId);
+    if (!consumer) throw new CodedError(ErrorCodes.NOT_FOUND, 'no such consumer');
+    if (consumer.kind !== 'video') throw new CodedError(ErrorCodes.INVALID_STATE, 'an audio consumer has no keyframes');
+    const now = performance.now();
+    if (now - (this.#keyFrameAsked.get(consumerId) ?? -Infinity) < KEYFRAME_REQUEST_GAP_MS) return false;
+    this.#keyFrameAsked.set(consumerId, now);
+    consumer.observer.once('close', () => this.#keyFrameAsked.delete(consumerId));
+    await consumer.requestKeyFrame().catch(() => undefined);
+    return true;
+  }
+
+  /** Closes one of this peer's consumers (E_NOT_FOUND for another peer's or an unknown one). */
+  closeConsumer(consumerId: string): void {
+    const consumer = this.#consumers.get(consumerId);
+    if (!consumer) throw new CodedError(ErrorCodes.NOT_FOUND, 'no such consumer');
+    consumer.close();
+  }
+
   /** Caps a simulcast consumer's spatial layer (E_NOT_FOUND for another peer's or an unknown consumer). */
   async setPreferredLayers(consumerId: string, spatialLayer: number): Promise<void> {
     const consumer = this.#consumers.get(consumerId);
@@ -264,4 +304,11 @@ export class Peer extends TypedEmitter<PeerEvents> {
     if (t) clearTimeout(t);
     this.#iceTimers.delete(id);
   }
+}
+
+/** The address a co-located peer reaches a transport on: the listen address, or loopback for a wildcard one. */
+export function internalAddress(listenIp: string): string | undefined {
+  if (listenIp === '0.0.0.0') return '127.0.0.1';
+  if (listenIp === '::') return '::1';
+  return undefined;
 }

@@ -80,6 +80,12 @@ export class Room extends TypedEmitter<RoomEvents> {
     return undefined;
   }
 
+  /** The reenactor's synthesized video producer, if any. */
+  get synthesizedVideo(): types.Producer | undefined {
+    for (const { producer, info } of this.#producers.values()) if (info.label === 'synthesized' && info.kind === 'video') return producer;
+    return undefined;
+  }
+
   /** The actor's landmark channel (privacy mode), if any. */
   get actorTracks(): types.DataProducer | undefined {
     return this.#dataProducers.values().next().value;
