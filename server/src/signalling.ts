@@ -65,6 +65,27 @@ interface SocketState {
 
 let peerCounter = 0;
 
+/** Each producer's packet count when last asked, and when, to tell media arriving now from a bitrate average that lags. */
+const lastPackets = new WeakMap<types.Producer, { packets: number; at: number }>();
+
+/**
+ * Whether the SFU is receiving a producer's media now: its packet count grew since the last
+ * question when that was within the last second, else over the next 150 ms. mediasoup's bitrate
+ * is an average that stays above zero for a while after the media stops, so it cannot say this.
+ */
+async function producerReceiving(producer: types.Producer): Promise<boolean> {
+  const count = async (): Promise<number> => (await producer.getStats().catch(() => [])).reduce((n, s) => n + s.packetCount, 0);
+  const last = lastPackets.get(producer);
+  let before = last && performance.now() - last.at < 1000 ? last.packets : undefined;
+  if (before === undefined) {
+    before = await count();
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  const packets = await count();
+  lastPackets.set(producer, { packets, at: performance.now() });
+  return packets > before;
+}
+
 export function attachSignalling(io: SignalServer, deps: SignallingDeps): void {
   // Connection caps: a client address, and all clients, hold at most so many sockets at once.
   const open = new Map<string, number>();
@@ -304,8 +325,7 @@ async function handle(raw: unknown, state: SocketState, socket: SignalSocket, de
       const sent = await peer.requestKeyFrame(req.data.consumerId);
       const producerId = peer.consumers.get(req.data.consumerId)?.producerId;
       const producer = producerId ? room.producer(producerId) : undefined;
-      const stats = producer && !producer.closed ? await producer.getStats().catch(() => []) : [];
-      return { sent, producerLive: stats.some((s) => s.bitrate > 0) };
+      return { sent, producerLive: producer && !producer.closed ? await producerReceiving(producer) : false };
     }
     case 'closeConsumer': {
       joined(state).peer.closeConsumer(req.data.consumerId);
