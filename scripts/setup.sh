@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-shot, idempotent set-up on Debian 12 with Node 20, offline except for
 # the npm registry and Debian's apt repositories:
-#   1. Debian packages (ffmpeg, and what the mediasoup worker builds against)
+#   1. Debian packages (ffmpeg, and what the mediasoup worker builds against; Mesa's Vulkan
+#      driver from bookworm-backports for the WebGPU provider on the CPU)
 #   2. npm dependencies, with the install steps that would download from the
 #      internet (mediasoup prebuilt worker, onnxruntime CUDA libraries) skipped
 #   3. the mediasoup worker (prebuilt when reachable, else built from the
@@ -39,6 +40,26 @@ if ((${#missing[@]})); then
   fi
 else
   echo "all present"
+fi
+
+# mesa-vulkan-drivers 25.x from bookworm-backports: llvmpipe, a Vulkan device on the CPU, so
+# onnxruntime-node's bundled WebGPU provider (Dawn over Vulkan) runs here and the GPU code path is
+# tested without a GPU (test/gpu.test.ts). bookworm's own Mesa 22 is too old for Dawn.
+step "Vulkan on the CPU (mesa-vulkan-drivers from bookworm-backports)"
+mesa_version=$(dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null || true)
+if [[ "$mesa_version" == *bpo12* ]] || { [ -n "$mesa_version" ] && dpkg --compare-versions "$mesa_version" ge 24; }; then
+  echo "mesa-vulkan-drivers $mesa_version present"
+elif [ "$(id -u)" = 0 ]; then
+  backports=/etc/apt/sources.list.d/bookworm-backports.sources
+  if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' > "$backports"
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -t bookworm-backports mesa-vulkan-drivers
+else
+  echo "mesa-vulkan-drivers from bookworm-backports is missing (the WebGPU provider needs a Vulkan device)" >&2
+  echo "run as root: add bookworm-backports to apt's sources, then apt-get install -t bookworm-backports mesa-vulkan-drivers" >&2
+  exit 1
 fi
 
 step "npm dependencies"

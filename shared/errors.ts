@@ -34,6 +34,8 @@ export const ErrorCodes = {
   ROOM_TAKEN: 'E_ROOM_TAKEN',
   /** The room was closed by the server (idle, shutdown). */
   ROOM_CLOSED: 'E_ROOM_CLOSED',
+  /** The configured inference provider (REENACT_PROVIDER=webgpu|cuda) cannot start on this machine; the message says what to install. */
+  PROVIDER_UNAVAILABLE: 'E_PROVIDER_UNAVAILABLE',
   INTERNAL: 'E_INTERNAL',
 } as const;
 

@@ -87,6 +87,13 @@ const configSchema = z.object({
    */
   followViewers: z.coerce.boolean().default(true),
   /**
+   * Inference provider for the face models: auto (CUDA when its libraries are installed, else
+   * CPU), cpu, webgpu (Vulkan through Dawn; llvmpipe on a machine without a GPU) or cuda. An
+   * explicit webgpu or cuda that cannot start is an error, not a fall back (inference/ort-session.ts).
+   * REENACT_PROVIDER.
+   */
+  provider: z.enum(['auto', 'cpu', 'webgpu', 'cuda']).default('auto'),
+  /**
    * Mark every synthesized frame with the invisible provenance watermark (docs/provenance.md):
    * server, room, session and time, signed with the key in the data folder. REENACT_WATERMARK=0|1.
    */
@@ -136,6 +143,7 @@ const envNames: Record<keyof z.input<typeof configSchema>, string> = {
   outputBitrate: 'REENACT_OUTPUT_BITRATE',
   simulcast: 'REENACT_SIMULCAST',
   followViewers: 'REENACT_FOLLOW_VIEWERS',
+  provider: 'REENACT_PROVIDER',
   watermark: 'REENACT_WATERMARK',
   serverId: 'REENACT_SERVER_ID',
   iceDisconnectGraceMs: 'REENACT_ICE_GRACE_MS',

@@ -184,7 +184,7 @@ export class ReenactServer {
     const enrollRunner = (): Promise<InferenceRunner> => {
       enroller.current ??= InferenceRunner.create({
         name: 'enroller',
-        handlers: [reenactHandlerSpec({ threads: 1, cacheDir: join(config.dataDir, 'targets'), attention: config.trackerModel === 'attention' })],
+        handlers: [reenactHandlerSpec({ threads: 1, cacheDir: join(config.dataDir, 'targets'), attention: config.trackerModel === 'attention', provider: config.provider })],
         initTimeoutMs: 60_000,
         logger: log,
       });
@@ -315,11 +315,15 @@ export class ReenactServer {
     const sessions = this.#supervisor.sessionCount;
     const load = sessions / this.config.maxSessions;
     const workers = this.#pool.workers.length;
-    const ok = !this.#closed && workers > 0 && sessions < this.config.maxSessions;
+    const inference = this.#supervisor.inference;
+    const unavailable = inference.error?.code === ErrorCodes.PROVIDER_UNAVAILABLE;
+    const ok = !this.#closed && workers > 0 && sessions < this.config.maxSessions && !unavailable;
     return {
       status: ok ? 200 : 503,
       body: {
-        status: ok ? 'ok' : 'busy',
+        status: ok ? 'ok' : unavailable ? 'inference-unavailable' : 'busy',
+        /** The configured provider, the one the pipeline runs on, and why it could not load. */
+        inference: { configured: this.config.provider, ...inference },
         sessions,
         maxSessions: this.config.maxSessions,
         load,

@@ -15,9 +15,12 @@ export class InferenceError extends Error {
   readonly code: InferenceErrorCode;
   /** Permanent errors mark the stage unusable; transient ones only lose one frame. */
   readonly permanent: boolean;
+  /** The code of the error thrown inside the worker, when it had one (e.g. E_PROVIDER_UNAVAILABLE). */
+  readonly originCode: string | undefined;
 
-  constructor(code: InferenceErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: InferenceErrorCode, message: string, options?: { cause?: unknown; originCode?: string }) {
     super(message, options);
+    this.originCode = options?.originCode;
     this.name = 'InferenceError';
     this.code = code;
     this.permanent = code === 'E_INFER_DEAD' || code === 'E_INFER_INIT_FAILED' || code === 'E_INFER_INIT_TIMEOUT' || code === 'E_INFER_UNKNOWN_HANDLER';

@@ -1,7 +1,20 @@
 /**
- * Loads one ONNX model from models/out with onnxruntime-node: explicit thread counts, provider
- * order CUDA (when its execution-provider libraries are installed) then CPU, and a check of input
- * and output names and shapes against models/manifest.ts. Runs inside an inference worker.
+ * Loads one ONNX model from models/out with onnxruntime-node: explicit thread counts, the
+ * execution provider chosen by REENACT_PROVIDER, and a check of input and output names and shapes
+ * against models/manifest.ts. Runs inside an inference worker.
+ *
+ * Providers and fallback:
+ * - `cpu`: onnxruntime's CPU provider, bundled; always there.
+ * - `webgpu`: bundled with onnxruntime-node on Linux x64 (Dawn over Vulkan). Needs a Vulkan
+ *   adapter: a GPU's driver, or Mesa's llvmpipe on the CPU (Debian mesa-vulkan-drivers from
+ *   bookworm-backports; the 22.x in bookworm is too old for Dawn). Ops it lacks run on the CPU
+ *   provider inside the same session.
+ * - `cuda`: only when its libraries were fetched (not offline); needs CUDA and cuDNN.
+ * - `auto` (default): CUDA when its libraries are installed, else CPU; a CUDA that fails to
+ *   start falls back to the CPU with a warning. It never picks WebGPU by itself: on llvmpipe it
+ *   is slower than the CPU provider, and a machine cannot tell a real adapter from it cheaply.
+ * An explicitly chosen `webgpu` or `cuda` that cannot start is an error
+ * (E_PROVIDER_UNAVAILABLE, with what to install), never a silent fall back to the CPU.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -9,14 +22,28 @@ import { dirname, join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { MODELS, modelPath, ModelFileError, sameShape, type ModelName } from '../../../models/manifest.ts';
 import type { Logger } from '../logger.ts';
+import { CodedError, ErrorCodes } from '../../../shared/errors.ts';
 
-export type Provider = 'cuda' | 'cpu';
+export const PROVIDERS = ['cpu', 'webgpu', 'cuda'] as const;
+export type Provider = (typeof PROVIDERS)[number];
+export type ProviderChoice = 'auto' | Provider;
+
+const CUDA_FIX = 'install its libraries with network access: ONNXRUNTIME_NODE_INSTALL=1 npm rebuild onnxruntime-node (they need CUDA and cuDNN on the library path)';
+const WEBGPU_FIX = 'it needs a Vulkan adapter: a GPU driver, or on Debian 12 mesa-vulkan-drivers from bookworm-backports (npm run setup installs it)';
+
+/** The chosen provider cannot start here; the message says what to install. */
+export class ProviderUnavailableError extends CodedError {
+  constructor(provider: Provider, detail: string) {
+    super(ErrorCodes.PROVIDER_UNAVAILABLE, `the ${provider} inference provider cannot start: ${detail}; ${provider === 'cuda' ? CUDA_FIX : WEBGPU_FIX}`);
+    this.name = 'ProviderUnavailableError';
+  }
+}
 
 export interface OrtSessionOptions {
   /** intraOpNumThreads; interOpNumThreads is always 1 (the graphs are sequential). Default 1. */
   threads?: number;
-  /** Provider preference; 'auto' = CUDA when available, else CPU. Default 'auto'. */
-  provider?: 'auto' | Provider;
+  /** Provider choice (see above). Default 'auto'. */
+  provider?: ProviderChoice;
   modelsDir?: string;
   logger: Logger;
 }
@@ -66,7 +93,7 @@ function verifySession(name: ModelName, session: ort.InferenceSession, path: str
 
 async function createWith(path: string, provider: Provider, threads: number): Promise<ort.InferenceSession> {
   return ort.InferenceSession.create(path, {
-    executionProviders: provider === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
+    executionProviders: provider === 'cpu' ? ['cpu'] : [provider, 'cpu'],
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
@@ -79,18 +106,27 @@ export async function loadModel(name: ModelName, opts: OrtSessionOptions): Promi
   const threads = opts.threads ?? 1;
   if (!Number.isInteger(threads) || threads < 1) throw new TypeError(`threads must be a positive integer, got ${threads}`);
   const path = modelPath(name, opts.modelsDir);
-  const wantCuda = opts.provider === 'cuda' || ((opts.provider ?? 'auto') === 'auto' && cudaProviderAvailable());
+  const choice = opts.provider ?? 'auto';
+  const message = (err: unknown): string => (err instanceof Error ? err.message : String(err)).split('\n')[0]!.slice(0, 400);
   let provider: Provider = 'cpu';
   let session: ort.InferenceSession | null = null;
-  if (wantCuda) {
+  if (choice === 'webgpu' || choice === 'cuda') {
+    if (choice === 'cuda' && !cudaProviderAvailable()) throw new ProviderUnavailableError('cuda', 'its libraries are not installed');
+    if (choice === 'webgpu' && !ort.listSupportedBackends().some((b) => b.name === 'webgpu')) throw new ProviderUnavailableError('webgpu', 'this onnxruntime-node build has no WebGPU backend');
+    try {
+      session = await createWith(path, choice, threads);
+      provider = choice;
+    } catch (err) {
+      if (err instanceof ModelFileError) throw err;
+      throw new ProviderUnavailableError(choice, message(err));
+    }
+  } else if (choice === 'auto' && cudaProviderAvailable()) {
     try {
       session = await createWith(path, 'cuda', threads);
       provider = 'cuda';
     } catch (err) {
-      opts.logger.warn('CUDA execution provider failed to load; falling back to CPU', { model: name, err: err instanceof Error ? err.message : String(err) });
+      opts.logger.warn('CUDA execution provider failed to load; falling back to CPU', { model: name, err: message(err) });
     }
-  } else if (opts.provider !== 'cpu') {
-    opts.logger.debug('CUDA execution provider libraries not installed; using CPU', { model: name });
   }
   session ??= await createWith(path, 'cpu', threads);
   verifySession(name, session, path);

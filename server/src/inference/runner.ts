@@ -70,7 +70,7 @@ function spawnWorker(name: string): Worker {
 
 function toError(e: SerializedError, fallback: 'E_INFER_RUN_FAILED' | 'E_INFER_INIT_FAILED'): InferenceError {
   const code = e.code === 'E_INFER_UNKNOWN_HANDLER' ? e.code : fallback;
-  return new InferenceError(code, e.code && e.code !== code ? `${e.message} (${e.code})` : e.message);
+  return new InferenceError(code, e.code && e.code !== code ? `${e.message} (${e.code})` : e.message, { originCode: e.code });
 }
 
 export class InferenceRunner {

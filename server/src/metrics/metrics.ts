@@ -113,6 +113,12 @@ export class Metrics {
     registers: [this.registry],
     ...this.#rtpCollect,
   });
+  readonly inferenceProvider = new Gauge({
+    name: 'reenact_inference_provider_info',
+    help: 'The execution provider the reenactor pipeline runs its face models on (1 for the one in use)',
+    labelNames: ['provider'] as const,
+    registers: [this.registry],
+  });
   readonly bitrateLadderSteps = new Counter({
     name: 'reenact_bitrate_ladder_steps_total',
     help: "Steps of single-layer synthesized video's bitrate ladder, following the slowest viewer's estimate (down) or probing back (up)",

@@ -22,6 +22,7 @@ import { compositorFor, type Compositor } from '../render/compositor.ts';
 import { WatermarkEmbedder } from '../provenance/watermark.ts';
 import type { OutputProfile } from '../../../shared/protocol.ts';
 import { i420CropScale, i420Size, i420ToRgba, rgbaToI420 } from '../media/convert.ts';
+import type { ProviderChoice } from '../inference/ort-session.ts';
 import type { Logger } from '../logger.ts';
 
 export const REENACT_HANDLER = 'reenact';
@@ -37,6 +38,8 @@ export interface ReenactHandlerOptions {
   cacheDir?: string;
   /** The 478-point attention landmark model instead of the 468-point mesh model. Default false (config trackerModel). */
   attention?: boolean;
+  /** Inference provider for the face models (REENACT_PROVIDER). Default 'auto'. */
+  provider?: ProviderChoice;
 }
 
 export type PipelineRequest =
@@ -323,7 +326,7 @@ class ReenactHandler implements InferenceHandler {
 export const createHandler: CreateHandler = async (options: unknown, ctx) => {
   const opts = options as ReenactHandlerOptions;
   const attention = opts.attention ?? false;
-  const models = await LocalRunner.create([faceHandlerSpec({ threads: opts.threads, modelsDir: opts.modelsDir, attention })], ctx.logger);
+  const models = await LocalRunner.create([faceHandlerSpec({ threads: opts.threads, modelsDir: opts.modelsDir, attention, provider: opts.provider ?? 'auto' })], ctx.logger);
   try {
     const enrollTracker = await Tracker.create({ runner: models, modelsDir: opts.modelsDir, logger: ctx.logger, filter: false, attention });
     return new ReenactHandler(opts, models, enrollTracker, ctx.logger);

@@ -13,10 +13,13 @@ import { ReenactStage, degradedRenderSize } from '../pipeline/reenact-stage.ts';
 import { REENACT_HANDLER, reenactHandlerSpec } from '../pipeline/reenact-handler.ts';
 import { availableParallelism } from 'node:os';
 
+import type { ProviderChoice } from '../inference/ort-session.ts';
+import { InferenceError } from '../inference/errors.ts';
 const log = rootLogger.child('reenactor', { pid: process.pid });
 /** Enrolled-target cache folder and the landmark model ('mesh' | 'attention'), given by the supervisor. */
 const targetCacheDir = process.argv[2];
 const attention = process.argv[3] === 'attention';
+const provider = (process.argv[4] ?? 'auto') as ProviderChoice;
 const sessions = new Map<string, ReenactSession>();
 const starting = new Set<string>();
 
@@ -34,7 +37,7 @@ function pipelineRunner(): Promise<InferenceRunner> {
   pipeline ??= InferenceRunner.create({
     name: 'pipeline',
     // ORT threads follow the cores, leaving one for this process's media thread.
-    handlers: [reenactHandlerSpec({ threads: Math.max(1, availableParallelism() - 1), cacheDir: targetCacheDir, attention })],
+    handlers: [reenactHandlerSpec({ threads: Math.max(1, availableParallelism() - 1), cacheDir: targetCacheDir, attention, provider })],
     initTimeoutMs: 60_000,
     logger: log,
   }).catch((err: unknown) => {
@@ -51,13 +54,15 @@ async function prewarm(targetPath: string, size: number, alsoEnroll: string[]): 
     const runner = await pipelineRunner();
     await runner.run(REENACT_HANDLER, { op: 'open', sessionId: '__prewarm', targetPath, size });
     await runner.run(REENACT_HANDLER, { op: 'close', sessionId: '__prewarm' });
-    log.info('pipeline prewarmed', { ms: Math.round(performance.now() - t0) });
-    send({ type: 'prewarmed', ms: performance.now() - t0 });
+    const info = runner.info[REENACT_HANDLER] ?? {};
+    log.info('pipeline prewarmed', { ms: Math.round(performance.now() - t0), provider: info['provider'] });
+    send({ type: 'prewarmed', ms: performance.now() - t0, provider: String(info['provider'] ?? 'cpu') });
     // The rest of the gallery goes to the on-disk enrollment cache from a separate, short-lived
     // worker, so live sessions never queue behind an enrollment; a later switch then loads from cache.
     await enrollGallery([targetPath, ...alsoEnroll], size, t0);
   } catch (err) {
     log.warn('prewarm failed; sessions will start cold', { err });
+    send({ type: 'prewarmFailed', code: err instanceof InferenceError ? err.originCode : undefined, message: err instanceof Error ? err.message : String(err) });
   }
 }
 
@@ -66,7 +71,7 @@ async function enrollGallery(paths: string[], size: number, t0: number): Promise
   try {
     const enroller = await InferenceRunner.create({
       name: 'enroller',
-      handlers: [reenactHandlerSpec({ threads: 1, cacheDir: targetCacheDir, attention })],
+      handlers: [reenactHandlerSpec({ threads: 1, cacheDir: targetCacheDir, attention, provider })],
       initTimeoutMs: 60_000,
       logger: log,
     });

@@ -84,6 +84,7 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
   readonly #watchdog: NodeJS.Timeout;
   #controlSeq = 0;
   #warm = false;
+  #inference: { provider?: string; error?: { code?: string; message: string } } = {};
   #galleryEnrolled = false;
   #closed = false;
 
@@ -96,6 +97,11 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
   }
 
   /** True once a reenactor has its pipeline loaded (always true for the passthrough stage). */
+  /** The provider the pipeline runs on once loaded, or why it could not load. */
+  get inference(): { provider?: string; error?: { code?: string; message: string } } {
+    return this.#inference;
+  }
+
   get warm(): boolean {
     return this.#warm || this.#deps.config.stage !== 'reenact';
   }
@@ -255,7 +261,7 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
     child.ready = false;
     child.lastHeartbeat = Date.now();
     child.lastStats.clear();
-    const proc = fork(childEntry, [join(this.#deps.config.dataDir, 'targets'), this.#deps.config.trackerModel], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const proc = fork(childEntry, [join(this.#deps.config.dataDir, 'targets'), this.#deps.config.trackerModel, this.#deps.config.provider], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     child.process = proc;
     const log = this.#log.child('child', { index: child.index, pid: proc.pid });
     proc.on('message', (raw: unknown) => this.#onMessage(child, raw as ChildMessage));
@@ -297,7 +303,14 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
       }
       case 'prewarmed':
         this.#warm = true;
-        this.#log.info('reenactor pipeline warm', { ms: Math.round(msg.ms) });
+        this.#inference = { provider: msg.provider };
+        this.#deps.metrics.inferenceProvider.reset();
+        this.#deps.metrics.inferenceProvider.set({ provider: msg.provider }, 1);
+        this.#log.info('reenactor pipeline warm', { ms: Math.round(msg.ms), provider: msg.provider });
+        break;
+      case 'prewarmFailed':
+        this.#inference = { error: { code: msg.code, message: msg.message } };
+        this.#log.error('the reenactor pipeline cannot load', { code: msg.code, message: msg.message });
         break;
       case 'galleryEnrolled':
         this.#galleryEnrolled = true;

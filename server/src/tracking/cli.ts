@@ -1,5 +1,5 @@
 /**
- * npm run track -- <image-or-video> [--out track.json] [--threads N] [--max-side PX] [--raw]
+ * npm run track -- <image-or-video> [--out track.json] [--threads N] [--provider cpu|webgpu|cuda|auto] [--max-side PX] [--raw]
  *
  * Writes one FaceTrack record per frame (a JSON array; JSON Lines when --out ends in .jsonl;
  * stdout without --out). Landmarks are in input pixels; faces is 0 and landmarks null when no
@@ -7,6 +7,7 @@
  * large), 1 anything else.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
+import { PROVIDERS, type ProviderChoice } from '../inference/ort-session.ts';
 import { parseArgs } from 'node:util';
 import { buildModels } from '../../../models/build.ts';
 import { ModelFileError } from '../../../models/manifest.ts';
@@ -28,6 +29,7 @@ interface Args {
   maxSide: number;
   raw: boolean;
   verbose: boolean;
+  provider: ProviderChoice;
 }
 
 function parse(argv: string[]): Args {
@@ -37,6 +39,7 @@ function parse(argv: string[]): Args {
     options: {
       out: { type: 'string', short: 'o' },
       threads: { type: 'string', default: '1' },
+      provider: { type: 'string', default: 'auto' },
       'max-side': { type: 'string', default: '1920' },
       raw: { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
@@ -50,7 +53,9 @@ function parse(argv: string[]): Args {
   const maxSide = Number(values['max-side']);
   if (!Number.isInteger(threads) || threads < 1 || threads > 16) throw new UsageError('--threads must be an integer 1..16');
   if (!Number.isInteger(maxSide) || maxSide < 64) throw new UsageError('--max-side must be an integer >= 64');
-  return { input, out: values.out ?? null, threads, maxSide, raw: values.raw, verbose: values.verbose };
+  const provider = values.provider;
+  if (provider !== 'auto' && !(PROVIDERS as readonly string[]).includes(provider)) throw new UsageError(`--provider must be auto, ${PROVIDERS.join(', ')}`);
+  return { input, out: values.out ?? null, threads, provider: provider as ProviderChoice, maxSide, raw: values.raw, verbose: values.verbose };
 }
 
 /** Scales a record from the decoded (possibly downscaled) size back to input pixels. */
@@ -92,14 +97,14 @@ class RecordWriter {
   }
 }
 
-async function createTracker(threads: number): Promise<Tracker> {
+async function createTracker(threads: number, provider: ProviderChoice): Promise<Tracker> {
   try {
-    return await Tracker.create({ threads });
+    return await Tracker.create({ threads, provider });
   } catch (err) {
     if (!(err instanceof ModelFileError)) throw err;
     console.error('models are not built yet: building them once (npm run build:models)');
     await buildModels({ log: (l) => console.error(`  ${l}`) });
-    return Tracker.create({ threads });
+    return Tracker.create({ threads, provider });
   }
 }
 
@@ -120,7 +125,7 @@ async function run(args: Args): Promise<void> {
   }
   const { width, height, k } = plan(info, args.maxSide);
   if (k !== 1) console.error(`input is ${info.width}x${info.height}: tracking on a ${width}x${height} downscale (--max-side ${args.maxSide}); coordinates are reported in input pixels`);
-  const tracker = await createTracker(args.threads);
+  const tracker = await createTracker(args.threads, args.provider);
   const writer = new RecordWriter(args.out);
   const fps = info.fps > 0 ? info.fps : 30;
   const started = performance.now();

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
 import { MODELS, type ModelName } from '../../../models/manifest.ts';
 import type { CreateHandler, HandlerContext, HandlerResult, InferenceHandler } from '../inference/handler.ts';
-import { loadModel, type LoadedModel, type Provider } from '../inference/ort-session.ts';
+import { loadModel, type LoadedModel, type ProviderChoice } from '../inference/ort-session.ts';
 import type { HandlerSpec } from '../inference/protocol.ts';
 
 export const FACE_HANDLER = 'face';
@@ -17,7 +17,7 @@ export type FaceModelKind = 'detector' | 'landmarks';
 
 export interface FaceHandlerOptions {
   threads?: number;
-  provider?: 'auto' | Provider;
+  provider?: ProviderChoice;
   modelsDir?: string;
   /** Use the 478-point attention landmark model (irises) instead of the 468-point one. */
   attention?: boolean;

@@ -20,7 +20,7 @@ import type { RawFrame } from '../media/video-io.ts';
 import { InvalidStateError } from '../inference/errors.ts';
 import { InferenceRunner } from '../inference/runner.ts';
 import type { ModelRunner } from '../inference/local-runner.ts';
-import type { Provider } from '../inference/ort-session.ts';
+import type { ProviderChoice } from '../inference/ort-session.ts';
 import { TypedEmitter } from '../util/emitter.ts';
 import { decodeDetections, DETECTOR_SIZE, generateAnchors, letterbox, type Detection } from './detector.ts';
 import { ExpressionSolver } from './expression.ts';
@@ -46,7 +46,7 @@ export interface TrackerOptions {
   handler?: string;
   /** For an owned runner: ORT intra-op threads (default 1), provider (default 'auto'), models dir. */
   threads?: number;
-  provider?: 'auto' | Provider;
+  provider?: ProviderChoice;
   modelsDir?: string;
   /** 478-point attention model (irises, refined lips and eyes). Must match the runner's handler. Default true (DEFAULT_ATTENTION). */
   attention?: boolean;
