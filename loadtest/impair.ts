@@ -25,6 +25,7 @@
  * before the queue. The random source is seeded, so a run repeats.
  */
 import dgram from 'node:dgram';
+import { prng } from './prng.ts';
 
 export interface Impairment {
   /** Share of packets dropped at random, 0…1. */
@@ -55,17 +56,6 @@ export interface PipeCounts {
 
 export type Direction = 'up' | 'down';
 
-/** Seeded uniform random numbers in [0, 1) (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** One direction of one flow: loss, cap and delay applied to each packet before `send`. */
 export class Pipe {
@@ -156,7 +146,7 @@ export class ImpairmentRelay {
 
   private constructor(opts: RelayOptions) {
     this.#opts = opts;
-    this.#random = seededRandom(opts.seed ?? 1);
+    this.#random = prng(opts.seed ?? 1);
   }
 
   static async start(opts: RelayOptions): Promise<ImpairmentRelay> {

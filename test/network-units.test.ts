@@ -5,14 +5,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Pipe, seededRandom, type Impairment } from '../loadtest/impair.ts';
+import { Pipe, type Impairment } from '../loadtest/impair.ts';
+import { prng } from '../loadtest/prng.ts';
 import { DOWN_SHARE, MAX_UP_DWELL_MS, MIN_FOLLOW_BPS, SETTLE_MS, UP_DWELL_MS, UP_MARGIN, bitrateLadder, followStep, initialFollowState } from '../server/src/sfu/viewer-bitrate.ts';
 import { latencyBackFrom, steadyFrom } from '../loadtest/fault-outcome.ts';
 import { internalAddress } from '../server/src/sfu/peer.ts';
 
 function pipe(imp: Impairment, seed = 3): { p: Pipe; sent: Buffer[] } {
   const sent: Buffer[] = [];
-  const p = new Pipe('up', () => imp, seededRandom(seed));
+  const p = new Pipe('up', () => imp, prng(seed));
   return { p, sent };
 }
 

@@ -5,22 +5,13 @@
  * replayed.
  */
 import { deflateSync } from 'node:zlib';
+import { prng } from '../../loadtest/prng.ts';
 
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng };
 
 const METHODS = [
   'join', 'createWebRtcTransport', 'connectWebRtcTransport', 'produce', 'closeProducer', 'produceData', 'consumeData', 'consume', 'resumeConsumer',
-  'setPreferredLayers', 'leave', 'listTargets', 'setTarget', 'resetNeutral', 'setOptions',
+  'setPreferredLayers', 'requestKeyFrame', 'closeConsumer', 'leave', 'listTargets', 'setTarget', 'resetNeutral', 'setOptions',
 ];
 const RESERVED = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf', '__defineGetter__', 'isPrototypeOf'];
 
