@@ -4,6 +4,7 @@
  * It runs in its own process group so stop() can make sure nothing it
  * started (mediasoup workers, reenactor children) outlives the load test.
  */
+import { SERVER_NODE_FLAGS } from '../server/src/process-flags.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -103,7 +104,7 @@ export class SpawnedServer {
     const log = openSync(opts.logPath, 'w');
     let proc: ChildProcess;
     try {
-      proc = spawn(process.execPath, ['--import', 'tsx', serverEntry], { cwd: repoRoot, env, detached: true, stdio: ['ignore', log, log] });
+      proc = spawn(process.execPath, [...SERVER_NODE_FLAGS, '--import', 'tsx', serverEntry], { cwd: repoRoot, env, detached: true, stdio: ['ignore', log, log] });
     } finally {
       closeSync(log);
     }

@@ -132,7 +132,7 @@ test('signalling fuzzer: 2 × 10k hostile requests and raw packets get coded ans
   // The first round grows V8's young generation to its full size (about 50 MB, the whole of the
   // growth measured); the second must not grow further: nothing is kept.
   const [first, second] = rounds as [typeof rounds[0], typeof rounds[0]];
-  assert.ok(first.peakRssMb * 2 ** 20 <= idle * 1.6, `peak RSS ${first.peakRssMb.toFixed(0)} MB over 1.6× idle ${(idle / 2 ** 20).toFixed(0)} MB`);
+  assert.ok(first.peakRssMb * 2 ** 20 <= idle * 1.5, `peak RSS ${first.peakRssMb.toFixed(0)} MB over 1.5× idle ${(idle / 2 ** 20).toFixed(0)} MB`);
   assert.ok(second.peakRssMb <= first.peakRssMb * 1.1, `RSS kept growing: ${first.peakRssMb.toFixed(0)} → ${second.peakRssMb.toFixed(0)} MB`);
   assert.deepEqual(unhandled, []);
 });
@@ -232,16 +232,18 @@ test('rate limits and connection caps: tokens, uploads, joins, requests per conn
     const refused = flood.filter((x) => !x.ok && x.error.code === ErrorCodes.RATE_LIMITED).length;
     assert.ok(refused >= 500 - LIMITS.socketRequests.burst - 20 && refused < 500, `${refused} of 500 refused`);
 
-    // Joins per address: the burst, then E_RATE_LIMITED (one join per connection).
-    const joins: string[] = [];
-    for (let i = 0; i < LIMITS.join.burst + 5; i++) {
-      const c = await connectSignal(limited.url);
-      sockets.push(c);
-      const res = await sendRaw(c, { method: 'join', data: { token: limited.tokens.sign(`j-${i}`, 'viewer') } });
-      joins.push(res === 'timeout' ? 'timeout' : res.ok ? 'ok' : res.error.code);
-    }
-    assert.ok(joins.filter((j) => j === 'ok').length >= LIMITS.join.burst && joins.filter((j) => j === 'ok').length <= LIMITS.join.burst + 2, joins.join(','));
-    assert.ok(joins.slice(-2).every((j) => j === ErrorCodes.RATE_LIMITED), joins.slice(-5).join(','));
+    // Joins per address: the burst, then E_RATE_LIMITED (one join per connection). The connections
+    // are opened first and the joins sent together, so the bucket's refill (5/s) during slow
+    // connects cannot blur the burst.
+    const joiners: Awaited<ReturnType<typeof connectSignal>>[] = [];
+    for (let i = 0; i < LIMITS.join.burst + 5; i++) joiners.push(await connectSignal(limited.url));
+    sockets.push(...joiners);
+    const joins = (await Promise.all(joiners.map((c, i) => sendRaw(c, { method: 'join', data: { token: limited.tokens.sign(`j-${i}`, 'viewer') } })))).map((res) =>
+      res === 'timeout' ? 'timeout' : res.ok ? 'ok' : res.error.code,
+    );
+    const joined = joins.filter((j) => j === 'ok').length;
+    assert.ok(joined >= LIMITS.join.burst && joined <= LIMITS.join.burst + 2, joins.join(','));
+    assert.equal(joins.filter((j) => j === ErrorCodes.RATE_LIMITED).length, joins.length - joined, joins.join(','));
     for (const c of sockets.splice(1)) c.close();
     await new Promise((res) => setTimeout(res, 300));
 

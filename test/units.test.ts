@@ -172,3 +172,12 @@ test('simulcast only for frames that can carry three layers, and for the profile
   assert.ok(simulcastEncodings(300_000).every((e) => (e.maxBitrate ?? 0) >= 100_000));
   assert.equal(simulcastBitrate(1_500_000), 2_100_000);
 });
+
+test('npm start runs the server with the same Node flags as the tools that start it as a process', async () => {
+  const { SERVER_NODE_FLAGS } = await import('../server/src/process-flags.ts');
+  const { readFile } = await import('node:fs/promises');
+  const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> };
+  const start = pkg.scripts['start']!.split(/\s+/);
+  for (const flag of SERVER_NODE_FLAGS) assert.ok(start.includes(flag), `package.json start lacks ${flag}`);
+  assert.ok(start.indexOf(SERVER_NODE_FLAGS[0]) < start.indexOf('server/src/main.ts'), 'the flags come before the entry point');
+});

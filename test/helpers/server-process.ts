@@ -2,6 +2,7 @@
  * The server as its own process (`server/src/main.ts`, as `npm start` runs it), for tests that
  * signal it, fault it or measure it apart from the test's own clients.
  */
+import { SERVER_NODE_FLAGS } from '../../server/src/process-flags.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { mkdtemp } from 'node:fs/promises';
@@ -32,7 +33,7 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
   const dataDir = await mkdtemp(join(tmpdir(), 'reenact-proc-'));
   const rtcMin = rtcBase;
   rtcBase += 100;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/src/main.ts'], {
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, '--import', 'tsx', 'server/src/main.ts'], {
     cwd: ROOT,
     env: {
       ...process.env, NODE_TEST_CONTEXT: undefined, REENACT_PORT: '0', REENACT_HOST: '127.0.0.1', REENACT_STAGE: 'passthrough', REENACT_WORKERS: '1',
