@@ -101,6 +101,21 @@ async function createWith(path: string, provider: Provider, threads: number): Pr
   });
 }
 
+/**
+ * Runs a WebGPU session once on zeros while the handler loads. The first run compiles the
+ * model's shaders: about 8 s a model on llvmpipe with a cold Mesa shader cache, during which
+ * the worker's thread does not answer heartbeats. Done here, it falls within the init timeout;
+ * left to the first frame, the runner took the worker for hung and restarted it, over and over.
+ */
+async function compileShaders(name: ModelName, session: ort.InferenceSession): Promise<void> {
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const input of MODELS[name].inputs) {
+    const dims = input.shape.map((d) => (d > 0 ? d : 1));
+    feeds[input.name] = new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
+  }
+  await session.run(feeds);
+}
+
 /** Loads and verifies a model; throws ModelFileError with a fix when the file is missing or stale. */
 export async function loadModel(name: ModelName, opts: OrtSessionOptions): Promise<LoadedModel> {
   const threads = opts.threads ?? 1;
@@ -130,6 +145,7 @@ export async function loadModel(name: ModelName, opts: OrtSessionOptions): Promi
   }
   session ??= await createWith(path, 'cpu', threads);
   verifySession(name, session, path);
+  if (provider === 'webgpu') await compileShaders(name, session);
   opts.logger.debug('model loaded', { model: name, provider, threads });
   return { name, session, provider, threads };
 }
