@@ -111,17 +111,20 @@ export const landmarksToTransformMatrix: CustomOpConverter = (ctx, op) => {
   const colH = (x: string): string => ctx.node('Mul', [x, scalarConst(ctx, h / 2)]);
   const tx = ctx.node('Sub', [lastAxis(ctx, centre, 0, 1), ctx.node('Add', [colW(a00), colH(a01)])]);
   const ty = ctx.node('Sub', [lastAxis(ctx, centre, 1, 2), ctx.node('Add', [colW(a10), colH(a11)])]);
-  const zero = ctx.constFloat(new Float32Array([0]), [1, 1, 1]);
-  const tail = ctx.constFloat(new Float32Array([0, 0, 1, 0, 0, 0, 0, 1]), [1, 1, 8]);
+  // Concat does not broadcast: the constant parts take the batch size from a00 ([N, 1, 1]).
+  const zero = ctx.node('Mul', [a00, scalarConst(ctx, 0)]);
+  const tail = ctx.node('Add', [ctx.node('Mul', [a00, ctx.constFloat(new Float32Array(8), [1, 1, 8])]), ctx.constFloat(new Float32Array([0, 0, 1, 0, 0, 0, 0, 1]), [1, 1, 8])]);
   const flat = ctx.node('Concat', [a00, a01, zero, tx, a10, a11, zero, ty, tail], { axis: 2 });
-  ctx.setValue(out, ctx.node('Reshape', [flat, ctx.constInt64([1, 4, 4])]), 'nhwc');
+  ctx.setValue(out, ctx.node('Reshape', [flat, ctx.constInt64([0, 4, 4])]), 'nhwc');
 };
 
-/** [3, 2] matrix B with [x, y, 1] · B = M's affine image of (x, y): rows (M00, M10), (M01, M11), (M03, M13). */
+/**
+ * Per batch item, the [3, 2] matrix B with [x, y, 1] · B = M's affine image of (x, y): rows
+ * (M00, M10), (M01, M11), (M03, M13). `matrix` is [N, 4, 4]; the result is [N, 3, 2].
+ */
 function affineRows(ctx: ConvertContext, matrix: string): string {
-  const m = ctx.node('Reshape', [matrix, ctx.constInt64([4, 4])]);
-  const top = ctx.node('Slice', [m, ctx.constInt64([0]), ctx.constInt64([2]), ctx.constInt64([0])]);
-  return ctx.node('Transpose', [ctx.node('Gather', [top, ctx.constInt64([0, 1, 3])], { axis: 1 })], { perm: [1, 0] });
+  const top = ctx.node('Slice', [matrix, ctx.constInt64([0]), ctx.constInt64([2]), ctx.constInt64([-2])]);
+  return ctx.node('Transpose', [ctx.node('Gather', [top, ctx.constInt64([0, 1, 3])], { axis: 2 })], { perm: [0, 2, 1] });
 }
 
 export const transformTensorBilinear: CustomOpConverter = (ctx, op) => {
@@ -141,7 +144,7 @@ export const transformTensorBilinear: CustomOpConverter = (ctx, op) => {
   // pos = M·(x + ½, y + ½) = sample position + ½, which align_corners 0 normalises as 2·pos/size − 1.
   const pos = ctx.node('MatMul', [ctx.constFloat(grid, [outH * outW, 3]), affineRows(ctx, ctx.get(ins[1] ?? -1, 'nhwc'))]);
   const norm = ctx.node('Sub', [ctx.node('Mul', [pos, ctx.constFloat(new Float32Array([2 / inW, 2 / inH]), [2])]), scalarConst(ctx, 1)]);
-  const sampled = ctx.node('GridSample', [ctx.get(ins[0] ?? -1, 'nchw'), ctx.node('Reshape', [norm, ctx.constInt64([1, outH, outW, 2])])], {
+  const sampled = ctx.node('GridSample', [ctx.get(ins[0] ?? -1, 'nchw'), ctx.node('Reshape', [norm, ctx.constInt64([0, outH, outW, 2])])], {
     mode: 'bilinear',
     padding_mode: 'zeros',
     align_corners: 0,
@@ -151,8 +154,8 @@ export const transformTensorBilinear: CustomOpConverter = (ctx, op) => {
     ctx.node('GreaterOrEqual', [pos, scalarConst(ctx, 0.5)]),
     ctx.node('LessOrEqual', [pos, ctx.constFloat(new Float32Array([inW - 0.5, inH - 0.5]), [2])]),
   ]);
-  const mask = ctx.node('ReduceMin', [ctx.node('Cast', [inside], { to: 1 })], { axes: [1], keepdims: 0 });
-  ctx.setValue(out, ctx.node('Mul', [sampled, ctx.node('Reshape', [mask, ctx.constInt64([1, 1, outH, outW])])]), 'nchw');
+  const mask = ctx.node('ReduceMin', [ctx.node('Cast', [inside], { to: 1 })], { axes: [-1], keepdims: 0 });
+  ctx.setValue(out, ctx.node('Mul', [sampled, ctx.node('Reshape', [mask, ctx.constInt64([0, 1, outH, outW])])]), 'nchw');
 };
 
 export const transformLandmarks: CustomOpConverter = (ctx, op) => {
@@ -163,8 +166,8 @@ export const transformLandmarks: CustomOpConverter = (ctx, op) => {
   if (shape.length !== 3 || (dims !== 2 && dims !== 3) || shape[2] !== dims) throw new TypeError(`${name}: expected points [1, N, 2|3]`);
   const b = affineRows(ctx, ctx.get(ins[1] ?? -1, 'nhwc'));
   const pts = ctx.get(ins[0] ?? -1, 'nhwc');
-  const linear = ctx.node('Slice', [b, ctx.constInt64([0]), ctx.constInt64([2]), ctx.constInt64([0])]);
-  const shift = ctx.node('Slice', [b, ctx.constInt64([2]), ctx.constInt64([3]), ctx.constInt64([0])]);
+  const linear = ctx.node('Slice', [b, ctx.constInt64([0]), ctx.constInt64([2]), ctx.constInt64([-2])]);
+  const shift = ctx.node('Slice', [b, ctx.constInt64([2]), ctx.constInt64([3]), ctx.constInt64([-2])]);
   const xy = ctx.node('Add', [ctx.node('MatMul', [dims === 2 ? pts : lastAxis(ctx, pts, 0, 2), linear]), shift]);
   ctx.setValue(out, dims === 2 ? xy : ctx.node('Concat', [xy, lastAxis(ctx, pts, 2, 3)], { axis: 2 }), 'nhwc');
 };

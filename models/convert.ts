@@ -8,6 +8,7 @@
  */
 import { floatTensor, int64Tensor, type AttrValue, type OnnxGraph, type OnnxNode, type TensorInit } from './onnx-proto.ts';
 import { Builtin, BuiltinName, constFloat, constInt, TensorType, type TfliteModel, type TfliteOperator } from './tflite-reader.ts';
+import { BATCH_DIM } from './manifest.ts';
 
 export type Layout = 'nchw' | 'nhwc';
 
@@ -298,7 +299,9 @@ function requireTensor(ctx: ConvertContext, idx: number): NonNullable<TfliteMode
 }
 
 function convertReshape(ctx: ConvertContext, op: TfliteOperator): void {
-  const target = ctx.shapeOf(out0(op));
+  const target = [...ctx.shapeOf(out0(op))];
+  // A batch of one in and out: 0 copies the input's leading (batch) size, so the graph takes any batch.
+  if (target[0] === 1 && ctx.shapeOf(in0(op))[0] === 1) target[0] = 0;
   const out = ctx.node('Reshape', [ctx.get(in0(op), 'nhwc'), ctx.constInt64(target)]);
   ctx.setValue(out0(op), out, 'nhwc');
 }
@@ -328,6 +331,8 @@ function convertStridedSlice(ctx: ConvertContext, op: TfliteOperator): void {
   const big = 2 ** 31 - 1;
   const starts = begin.map((b, i) => ((beginMask ?? 0) & (1 << i) ? ((strides[i] ?? 1) > 0 ? 0 : big) : b));
   const ends = end.map((e, i) => ((endMask ?? 0) & (1 << i) ? ((strides[i] ?? 1) > 0 ? big : -big) : e));
+  // The whole of a batch of one stays the whole batch when the graph runs on more.
+  if (shape[0] === 1 && starts[0] === 0 && (ends[0] ?? 0) >= 1 && (strides[0] ?? 1) === 1) ends[0] = big;
   const axes = shape.map((_, i) => i);
   const out = ctx.node('Slice', [ctx.get(in0(op), 'nhwc'), ctx.constInt64(starts), ctx.constInt64(ends), ctx.constInt64(axes), ctx.constInt64(strides)]);
   ctx.setValue(out0(op), out, 'nhwc');
@@ -373,6 +378,11 @@ function convertOp(ctx: ConvertContext, op: TfliteOperator, custom: Record<strin
   }
 }
 
+/** A TFLite shape with a leading batch of one gets the symbolic batch dimension instead. */
+function batchDims(shape: number[]): (number | string)[] {
+  return shape[0] === 1 ? [BATCH_DIM, ...shape.slice(1)] : shape;
+}
+
 /** Converts a parsed single-subgraph TFLite model with one NHWC float input into an ONNX graph. */
 export function convertTflite(model: TfliteModel, opts: ConvertOptions): OnnxGraph {
   const ctx = new ConvertContext(model);
@@ -385,13 +395,13 @@ export function convertTflite(model: TfliteModel, opts: ConvertOptions): OnnxGra
     const t = requireTensor(ctx, idx);
     const name = opts.outputNames?.[t.name] ?? t.name;
     ctx.node('Identity', [ctx.get(idx, 'nhwc')], {}, name);
-    return { name, dims: t.shape };
+    return { name, dims: batchDims(t.shape) };
   });
   return {
     name: opts.name,
     nodes: ctx.nodes,
     initializers: ctx.initializers,
-    inputs: [{ name: opts.inputName, dims: [n, c, h, w] }],
+    inputs: [{ name: opts.inputName, dims: batchDims([n, c, h, w]) }],
     outputs,
     metadata: opts.metadata ?? {},
     opset: 17,

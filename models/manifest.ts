@@ -122,6 +122,13 @@ export function canonicalMeshPath(dir: string = DEFAULT_MODELS_DIR): string {
   return path;
 }
 
+/**
+ * The symbolic batch dimension of every converted model's input and outputs. The shapes in
+ * MODELS are a batch of one; a model takes N images stacked on the leading axis.
+ */
+export const BATCH_DIM = 'N';
+
+/** A model's reported shape against the manifest's batch-of-one shape. */
 export function sameShape(a: readonly (number | string)[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
+  return a.length === b.length && a.every((d, i) => d === b[i] || (i === 0 && b[0] === 1 && d === BATCH_DIM));
 }

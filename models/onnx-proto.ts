@@ -101,7 +101,8 @@ export interface OnnxNode {
 
 export interface ValueInfo {
   name: string;
-  dims: number[];
+  /** A number is a fixed size; a string names a symbolic dimension (the batch, `N`). */
+  dims: (number | string)[];
 }
 
 export interface OnnxGraph {
@@ -137,7 +138,7 @@ function encodeAttr(name: string, v: AttrValue): Record<string, unknown> {
 }
 
 function valueInfo(v: ValueInfo): Record<string, unknown> {
-  return { name: v.name, type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: v.dims.map((d) => ({ dimValue: d })) } } } };
+  return { name: v.name, type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: v.dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } } };
 }
 
 /** Serialises a graph to ONNX ModelProto bytes (IR version 8, default domain at `opset`). */

@@ -94,6 +94,17 @@ const configSchema = z.object({
    */
   provider: z.enum(['auto', 'cpu', 'webgpu', 'cuda']).default('auto'),
   /**
+   * Face-model requests gathered into one batch across the sessions of a reenactor process
+   * (inference/batcher.ts): at most this many. 0 means the provider's default: 1 (no gathering)
+   * on the CPU, 16 on a GPU. REENACT_BATCH_MAX.
+   */
+  batchMax: z.coerce.number().int().min(0).max(64).default(0),
+  /**
+   * How long an idle batcher's first request waits for others, ms; 0 (default) waits only for
+   * requests already queued, batches then grow while the previous call runs. REENACT_BATCH_WINDOW_MS.
+   */
+  batchWindowMs: z.coerce.number().min(0).max(50).default(0),
+  /**
    * Mark every synthesized frame with the invisible provenance watermark (docs/provenance.md):
    * server, room, session and time, signed with the key in the data folder. REENACT_WATERMARK=0|1.
    */
@@ -144,6 +155,8 @@ const envNames: Record<keyof z.input<typeof configSchema>, string> = {
   simulcast: 'REENACT_SIMULCAST',
   followViewers: 'REENACT_FOLLOW_VIEWERS',
   provider: 'REENACT_PROVIDER',
+  batchMax: 'REENACT_BATCH_MAX',
+  batchWindowMs: 'REENACT_BATCH_WINDOW_MS',
   watermark: 'REENACT_WATERMARK',
   serverId: 'REENACT_SERVER_ID',
   iceDisconnectGraceMs: 'REENACT_ICE_GRACE_MS',

@@ -1,7 +1,7 @@
 /**
  * The contract of a handler module loaded into an inference worker. A module exports
  * `createHandler(options, ctx)`; the worker calls it once at init and then `run(payload)` per
- * request, one at a time. Several handlers (tracker models, renderer) can share one worker.
+ * request, one at a time unless the handler is `concurrent`. Several handlers (tracker models, renderer) can share one worker.
  */
 import type { Logger } from '../logger.ts';
 import type { HandlerInfo } from './protocol.ts';
@@ -20,6 +20,12 @@ export interface HandlerResult {
 
 export interface InferenceHandler {
   run(payload: unknown): Promise<HandlerResult> | HandlerResult;
+  /**
+   * True when the handler takes several requests at once (it gathers them into batches): the
+   * worker then starts each request on arrival instead of after the previous one ended. The
+   * handler keeps one caller's requests in order itself.
+   */
+  readonly concurrent?: boolean;
   /** Static facts reported to the runner after init (provider, threads, model files). */
   info?(): HandlerInfo;
   close?(): Promise<void> | void;

@@ -30,14 +30,26 @@ export class LocalRunner implements ModelRunner {
   }
 
   static async create(specs: HandlerSpec[], logger: Logger): Promise<LocalRunner> {
+    return LocalRunner.fromFactories(
+      specs.map((spec) => ({
+        name: spec.name,
+        options: spec.options,
+        create: async (options, ctx) => {
+          const url = spec.module.startsWith('file:') ? spec.module : pathToFileURL(spec.module).href;
+          const mod = (await import(url)) as { createHandler?: CreateHandler };
+          if (typeof mod.createHandler !== 'function') throw new TypeError(`${spec.module} exports no createHandler`);
+          return mod.createHandler(options, ctx);
+        },
+      })),
+      logger,
+    );
+  }
+
+  /** From handler factories already imported (a bundled tool, where a module path means nothing). */
+  static async fromFactories(factories: { name: string; options?: unknown; create: CreateHandler }[], logger: Logger): Promise<LocalRunner> {
     const handlers = new Map<string, InferenceHandler>();
     try {
-      for (const spec of specs) {
-        const url = spec.module.startsWith('file:') ? spec.module : pathToFileURL(spec.module).href;
-        const mod = (await import(url)) as { createHandler?: CreateHandler };
-        if (typeof mod.createHandler !== 'function') throw new TypeError(`${spec.module} exports no createHandler`);
-        handlers.set(spec.name, await mod.createHandler(spec.options, { name: spec.name, logger: logger.child(spec.name) }));
-      }
+      for (const f of factories) handlers.set(f.name, await f.create(f.options, { name: f.name, logger: logger.child(f.name) }));
     } catch (err) {
       for (const h of handlers.values()) await h.close?.();
       throw err;

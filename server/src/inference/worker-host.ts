@@ -77,7 +77,10 @@ port.on('message', (msg: HostToWorker) => {
       queue = queue.then(() => init(msg.handlers));
       return;
     case 'run':
-      queue = queue.then(() => run(msg.id, msg.handler, msg.payload));
+      // A concurrent handler (it gathers batches) starts each request on arrival; the others
+      // run one at a time. Handlers exist only once init has finished.
+      if (handlers.get(msg.handler)?.concurrent) void run(msg.id, msg.handler, msg.payload);
+      else queue = queue.then(() => run(msg.id, msg.handler, msg.payload));
       return;
     case 'close':
       queue = queue.then(close);

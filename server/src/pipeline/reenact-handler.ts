@@ -23,7 +23,9 @@ import { WatermarkEmbedder } from '../provenance/watermark.ts';
 import type { OutputProfile } from '../../../shared/protocol.ts';
 import { i420CropScale, i420Size, i420ToRgba, rgbaToI420 } from '../media/convert.ts';
 import type { ProviderChoice } from '../inference/ort-session.ts';
+import type { BatchOptions } from '../inference/batcher.ts';
 import type { Logger } from '../logger.ts';
+import { SerialQueues } from '../util/serial.ts';
 
 export const REENACT_HANDLER = 'reenact';
 
@@ -40,6 +42,8 @@ export interface ReenactHandlerOptions {
   attention?: boolean;
   /** Inference provider for the face models (REENACT_PROVIDER). Default 'auto'. */
   provider?: ProviderChoice;
+  /** Gathering of face-model requests across sessions (REENACT_BATCH_MAX, REENACT_BATCH_WINDOW_MS). */
+  batch?: Partial<BatchOptions>;
 }
 
 export type PipelineRequest =
@@ -92,6 +96,8 @@ export interface FrameResult {
   input: Uint8Array | Float32Array | null;
   face: boolean;
   timings: Record<string, number>;
+  /** Requests in the landmark-model call that served this frame (batched across sessions); 0 when none ran. */
+  batch?: number;
 }
 
 export function reenactHandlerSpec(options: ReenactHandlerOptions): HandlerSpec {
@@ -122,20 +128,32 @@ class ReenactHandler implements InferenceHandler {
   readonly #targets = new Map<string, EnrolledTarget>();
   /** Paste-back canvases by profile and target path (the layout does not depend on the render size). */
   readonly #compositors = new Map<string, Compositor>();
+  /**
+   * When the face models gather batches, requests from several sessions run at once: each
+   * session's requests stay in order, and enrollment (one shared tracker) runs one at a time.
+   */
+  readonly concurrent: boolean;
+  readonly #serial = new SerialQueues<string>();
 
   constructor(opts: ReenactHandlerOptions, models: LocalRunner, enrollTracker: Tracker, log: Logger) {
     this.#opts = opts;
     this.#models = models;
     this.#enrollTracker = enrollTracker;
     this.#log = log;
+    this.concurrent = Number(models.info['face']?.['maxBatch'] ?? 1) > 1;
   }
 
   info(): Record<string, string | number | boolean> {
     return { ...(this.#models.info['face'] ?? {}), sessions: this.#sessions.size };
   }
 
-  async run(payload: unknown): Promise<HandlerResult> {
+  run(payload: unknown): Promise<HandlerResult> {
     const req = payload as PipelineRequest;
+    if (!this.concurrent) return this.#run(req);
+    return 'sessionId' in req ? this.#serial.run(`session:${req.sessionId}`, () => this.#run(req)) : this.#run(req);
+  }
+
+  async #run(req: PipelineRequest): Promise<HandlerResult> {
     switch (req.op) {
       case 'open':
         await this.#open(req.sessionId, req.targetPath, req.size, req.watermark);
@@ -175,13 +193,13 @@ class ReenactHandler implements InferenceHandler {
   }
 
   async close(): Promise<void> {
-    for (const id of [...this.#sessions.keys()]) await this.run({ op: 'close', sessionId: id });
+    for (const id of [...this.#sessions.keys()]) await this.#run({ op: 'close', sessionId: id });
     await this.#enrollTracker.close();
     await this.#models.close();
   }
 
   async #open(sessionId: string, targetPath: string, size: number, watermark?: { payload: number[]; originMs: number }): Promise<void> {
-    if (this.#sessions.has(sessionId)) await this.run({ op: 'close', sessionId });
+    if (this.#sessions.has(sessionId)) await this.#run({ op: 'close', sessionId });
     const tracker = await Tracker.create({ runner: this.#models, modelsDir: this.#opts.modelsDir, logger: this.#log, attention: this.#opts.attention ?? false });
     const session: PipelineSession = {
       tracker,
@@ -205,6 +223,14 @@ class ReenactHandler implements InferenceHandler {
 
   async #target(path: string, size: number): Promise<EnrolledTarget> {
     const key = `${size}:${path}`;
+    const hit = this.#targets.get(key);
+    if (hit) return hit;
+    // One enrollment at a time: they share one tracker (and a second ask for the same target finds the first's).
+    if (this.concurrent) return this.#serial.run('enroll', () => this.#enroll(path, size, key));
+    return this.#enroll(path, size, key);
+  }
+
+  async #enroll(path: string, size: number, key: string): Promise<EnrolledTarget> {
     const hit = this.#targets.get(key);
     if (hit) return hit;
     const t = await enrollTarget(path, this.#enrollTracker, { size, cacheDir: this.#opts.cacheDir, trackerId: this.#opts.attention ? 'attention' : 'mesh' });
@@ -239,7 +265,8 @@ class ReenactHandler implements InferenceHandler {
     if (s.rgbaIn.length !== width * height * 4) s.rgbaIn = new Uint8Array(width * height * 4);
     i420ToRgba(req.data, width, height, s.rgbaIn);
     const t1 = performance.now();
-    const track = await s.tracker.track({ width, height, format: 'rgba', data: s.rgbaIn }, req.timeMs);
+    const tracked = await s.tracker.process({ width, height, format: 'rgba', data: s.rgbaIn }, req.timeMs);
+    const track = toFaceTrack(tracked);
     const t2 = performance.now();
     const out = await this.#render(s, track, size, req.timeMs, req.sideBySide ? 'sideBySide' : req.output ?? 'face', req.lipZero);
     if (req.sideBySide) i420CropScale(req.data, width, height, out.data, out.width, size, size, 0);
@@ -252,6 +279,7 @@ class ReenactHandler implements InferenceHandler {
       input: req.data,
       face: track.faces > 0,
       timings: { convert: t1 - t0 + out.convertMs, track: t2 - t1, render: out.renderMs, pipeline: t3 - t0 },
+      batch: tracked.timings.landmarksBatch,
     };
     return { payload: result, transfer: [out.data.buffer as ArrayBuffer, req.data.buffer as ArrayBuffer] };
   }
@@ -326,7 +354,7 @@ class ReenactHandler implements InferenceHandler {
 export const createHandler: CreateHandler = async (options: unknown, ctx) => {
   const opts = options as ReenactHandlerOptions;
   const attention = opts.attention ?? false;
-  const models = await LocalRunner.create([faceHandlerSpec({ threads: opts.threads, modelsDir: opts.modelsDir, attention, provider: opts.provider ?? 'auto' })], ctx.logger);
+  const models = await LocalRunner.create([faceHandlerSpec({ threads: opts.threads, modelsDir: opts.modelsDir, attention, provider: opts.provider ?? 'auto', batch: opts.batch })], ctx.logger);
   try {
     const enrollTracker = await Tracker.create({ runner: models, modelsDir: opts.modelsDir, logger: ctx.logger, filter: false, attention });
     return new ReenactHandler(opts, models, enrollTracker, ctx.logger);

@@ -14,12 +14,15 @@ import { REENACT_HANDLER, reenactHandlerSpec } from '../pipeline/reenact-handler
 import { availableParallelism } from 'node:os';
 
 import type { ProviderChoice } from '../inference/ort-session.ts';
+import type { BatchOptions } from '../inference/batcher.ts';
 import { InferenceError } from '../inference/errors.ts';
 const log = rootLogger.child('reenactor', { pid: process.pid });
 /** Enrolled-target cache folder and the landmark model ('mesh' | 'attention'), given by the supervisor. */
 const targetCacheDir = process.argv[2];
 const attention = process.argv[3] === 'attention';
 const provider = (process.argv[4] ?? 'auto') as ProviderChoice;
+/** Gathering of face-model requests across this process's sessions (JSON BatchOptions, partial). */
+const batch = JSON.parse(process.argv[5] ?? '{}') as Partial<BatchOptions>;
 const sessions = new Map<string, ReenactSession>();
 const starting = new Set<string>();
 
@@ -37,7 +40,7 @@ function pipelineRunner(): Promise<InferenceRunner> {
   pipeline ??= InferenceRunner.create({
     name: 'pipeline',
     // ORT threads follow the cores, leaving one for this process's media thread.
-    handlers: [reenactHandlerSpec({ threads: Math.max(1, availableParallelism() - 1), cacheDir: targetCacheDir, attention, provider })],
+    handlers: [reenactHandlerSpec({ threads: Math.max(1, availableParallelism() - 1), cacheDir: targetCacheDir, attention, provider, batch })],
     initTimeoutMs: 60_000,
     logger: log,
   }).catch((err: unknown) => {
@@ -71,7 +74,7 @@ async function enrollGallery(paths: string[], size: number, t0: number): Promise
   try {
     const enroller = await InferenceRunner.create({
       name: 'enroller',
-      handlers: [reenactHandlerSpec({ threads: 1, cacheDir: targetCacheDir, attention, provider })],
+      handlers: [reenactHandlerSpec({ threads: 1, cacheDir: targetCacheDir, attention, provider, batch: { maxBatch: 1 } })],
       initTimeoutMs: 60_000,
       logger: log,
     });

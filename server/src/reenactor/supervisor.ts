@@ -19,6 +19,11 @@ import { CodedError } from '../../../shared/errors.ts';
 
 const childEntry = fileURLToPath(new URL('./child.ts', import.meta.url));
 
+/** The child's batch options, as its argv[5] (JSON; a maxBatch of 0 leaves the provider's default). */
+function batchArg(config: Config): string {
+  return JSON.stringify({ ...(config.batchMax > 0 ? { maxBatch: config.batchMax } : {}), windowMs: config.batchWindowMs });
+}
+
 export interface SupervisorEvents {
   sessionstate: [roomId: string, state: SessionState, code?: ErrorCode, message?: string];
   sessionstats: [roomId: string, stats: SessionStatsData];
@@ -261,7 +266,7 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
     child.ready = false;
     child.lastHeartbeat = Date.now();
     child.lastStats.clear();
-    const proc = fork(childEntry, [join(this.#deps.config.dataDir, 'targets'), this.#deps.config.trackerModel, this.#deps.config.provider], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const proc = fork(childEntry, [join(this.#deps.config.dataDir, 'targets'), this.#deps.config.trackerModel, this.#deps.config.provider, batchArg(this.#deps.config)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     child.process = proc;
     const log = this.#log.child('child', { index: child.index, pid: proc.pid });
     proc.on('message', (raw: unknown) => this.#onMessage(child, raw as ChildMessage));

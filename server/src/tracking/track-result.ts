@@ -27,6 +27,8 @@ export interface TrackTimings {
   inferMs: number;
   /** Whole process() call, ms. */
   totalMs: number;
+  /** Requests in the landmark-model call that served this frame (a batch across sessions; 0 when it did not run). */
+  landmarksBatch: number;
 }
 
 export interface TrackResult {
@@ -69,7 +71,7 @@ export function emptyResult(frame: number, timeMs: number, landmarkCount: number
     expression: null,
     roi: null,
     detected: false,
-    timings: { detectMs: 0, landmarksMs: 0, detectorModelMs: 0, landmarksModelMs: 0, inferMs: 0, totalMs: 0 },
+    timings: { detectMs: 0, landmarksMs: 0, detectorModelMs: 0, landmarksModelMs: 0, inferMs: 0, totalMs: 0, landmarksBatch: 0 },
   };
 }
 

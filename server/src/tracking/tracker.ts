@@ -387,6 +387,7 @@ export class Tracker {
     result.timings.landmarksMs += performance.now() - t0;
     result.timings.landmarksModelMs += back.inferMs ?? 0;
     result.timings.inferMs += back.inferMs ?? 0;
+    result.timings.landmarksBatch = back.batch ?? 1;
     return 1 / (1 + Math.exp(-flag));
   }
 
