@@ -18,7 +18,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { LocalRunner } from '../server/src/inference/local-runner.ts';
-import { PROVIDERS, type ProviderChoice } from '../server/src/inference/ort-session.ts';
+import { isProviderChoice, type ProviderChoice } from '../server/src/inference/ort-session.ts';
 import { rootLogger, setLogLevel } from '../server/src/logger.ts';
 import { i420ToRgba } from '../server/src/media/convert.ts';
 import type { RawFrame } from '../server/src/media/video-io.ts';
@@ -188,8 +188,10 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     process.exit(0);
   }
   const frames = values.frames ? await readI420File(values.frames, w, h) : await fixtureFrames(Number(values['per-clip']), w, h);
-  const providers = values.provider.split(',') as ProviderChoice[];
-  for (const p of providers) if (p !== 'auto' && !(PROVIDERS as readonly string[]).includes(p)) throw new TypeError(`unknown provider ${p}`);
+  const providers: ProviderChoice[] = values.provider.split(',').map((p) => {
+    if (!isProviderChoice(p)) throw new TypeError(`unknown provider ${p}`);
+    return p;
+  });
   const report: { startedAt: string; results: (BatchBench | { provider: string; error: string })[] } = { startedAt: new Date().toISOString(), results: [] };
   for (const provider of providers) {
     try {

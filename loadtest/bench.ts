@@ -14,13 +14,13 @@ import { parseArgs } from 'node:util';
 import { benchTracker } from './bench-tracker.ts';
 import { benchRender } from './bench-render.ts';
 import { benchBatch, fixtureFrames } from './bench-batch.ts';
-import { PROVIDERS, type ProviderChoice } from '../server/src/inference/ort-session.ts';
+import { isProviderChoice, PROVIDERS } from '../server/src/inference/ort-session.ts';
 import { setLogLevel } from '../server/src/logger.ts';
 
 setLogLevel('warn');
 const { values } = parseArgs({ options: { provider: { type: 'string', default: 'auto' }, batch: { type: 'string', default: '1,4' }, 'skip-render': { type: 'boolean', default: false } } });
-const provider = values.provider as ProviderChoice;
-if (provider !== 'auto' && !(PROVIDERS as readonly string[]).includes(provider)) throw new TypeError(`--provider must be auto, ${PROVIDERS.join(', ')}; got ${provider}`);
+const provider: string = values.provider;
+if (!isProviderChoice(provider)) throw new TypeError(`--provider must be auto, ${PROVIDERS.join(', ')}; got ${provider}`);
 const batches = values.batch.split(',').map(Number);
 if (batches.some((b) => !Number.isInteger(b) || b < 1 || b > 64)) throw new TypeError(`--batch takes sizes 1..64, got ${values.batch}`);
 

@@ -5,6 +5,7 @@
  *
  * All times are in milliseconds unless the name says otherwise.
  */
+import { isProviderChoice } from '../server/src/inference/ort-session.ts';
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { isOutputProfile, OUTPUT_PROFILES, type OutputProfile } from '../shared/protocol.ts';
@@ -40,6 +41,9 @@ export interface LoadtestOptions {
   /** Spawned server: the rooms' output profile and the face render size (REENACT_OUTPUT, REENACT_RENDER_SIZE); undefined = its defaults. */
   output: OutputProfile | undefined;
   renderSize: number | undefined;
+  /** Spawned server: REENACT_PROVIDER and REENACT_BATCH_MAX; undefined = its defaults. */
+  provider: string | undefined;
+  batchMax: number | undefined;
   /** Actors send landmarks (tracked from the footage up front) instead of video: privacy mode. */
   privacy: boolean;
   /** Actors also publish the driving clip's sound (with a marker tone each second) as their microphone. */
@@ -77,6 +81,8 @@ export const USAGE = `usage: npm run loadtest -- --driving <video> --out <dir> [
   --stage S             passthrough | reenact, for the spawned server (default passthrough)
   --output P            the spawned server's output profile: ${OUTPUT_PROFILES.join(' | ')} (default: its own)
   --render-size N       the spawned server's face render size, 128..1024 in steps of 16 (default: its own)
+  --provider P          the spawned server's inference provider: auto | cpu | webgpu | cuda (default: its own)
+  --batch-max N         the spawned server's batch across sessions, 1..64 (default: the provider's)
   --privacy             actors send face landmarks over a data channel instead of video
                         (privacy mode; the footage is tracked once, up front)
   --audio               actors also send the clip's own sound as their microphone, with a
@@ -138,6 +144,8 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
         stage: { type: 'string' },
         output: { type: 'string' },
         'render-size': { type: 'string' },
+        provider: { type: 'string' },
+        'batch-max': { type: 'string' },
         privacy: { type: 'boolean' },
         audio: { type: 'boolean' },
         ramp: { type: 'boolean' },
@@ -162,6 +170,9 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
   if (url !== undefined && (values.output !== undefined || values['render-size'] !== undefined)) throw new UsageError('--output and --render-size apply to the spawned server only');
   const renderSize = values['render-size'] === undefined ? undefined : num('render-size', values['render-size'], 256, 128, 1024);
   if (renderSize !== undefined && renderSize % 16 !== 0) throw new UsageError('--render-size must be a multiple of 16');
+  if (values.provider !== undefined && !isProviderChoice(values.provider)) throw new UsageError(`--provider must be auto, cpu, webgpu or cuda, got ${JSON.stringify(values.provider)}`);
+  if (url !== undefined && (values.provider !== undefined || values['batch-max'] !== undefined)) throw new UsageError('--provider and --batch-max apply to the spawned server only');
+  const batchMax = values['batch-max'] === undefined ? undefined : num('batch-max', values['batch-max'], 1, 1, 64);
 
   const mode = values.ramp ? 'ramp' : 'fixed';
   const capS = CAPS.maxTotalMs / 1000;
@@ -182,6 +193,8 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     stage,
     output: values.output,
     renderSize,
+    provider: values.provider,
+    batchMax,
     privacy: values.privacy ?? false,
     audio: values.audio ?? false,
     p95LimitMs: num('p95-limit', values['p95-limit'], 250, 1, 60_000, false),

@@ -90,6 +90,9 @@ export interface ReportConfig {
   /** Output profile and face render size the spawned server ran with. */
   output: string;
   renderSize: number | null;
+  /** Inference provider and batch limit the spawned server ran with (--provider, --batch-max). */
+  provider: string;
+  batchMax: number | null;
   /** Actors sent landmarks instead of video (privacy mode). */
   privacy: boolean;
   /** Actors sent the clip's sound as their microphone (--audio). */

@@ -255,7 +255,7 @@ async function acquireTarget(
 ): Promise<{ url: string; serverPid: number | undefined; serverNote: string | null }> {
   if (o.url === undefined) {
     log('starting a server …');
-    res.server = await SpawnedServer.start({ stage: o.stage, output: o.output, renderSize: o.renderSize, maxSessions: o.mode === 'ramp' ? o.maxSessions : o.sessions, logPath: join(o.outDir, 'server.log'), signal });
+    res.server = await SpawnedServer.start({ stage: o.stage, output: o.output, renderSize: o.renderSize, provider: o.provider, batchMax: o.batchMax, maxSessions: o.mode === 'ramp' ? o.maxSessions : o.sessions, logPath: join(o.outDir, 'server.log'), signal });
     return { url: res.server.url, serverPid: res.server.pid, serverNote: null };
   }
   const url = o.url;
@@ -364,6 +364,8 @@ function buildReport(b: BuildInput): Report {
       stage: o.url ? 'as configured on the target server' : o.stage,
       output: o.output ?? (o.url ? 'as configured on the target server' : 'server default'),
       renderSize: o.renderSize ?? null,
+      provider: o.provider ?? (o.url ? 'as configured on the target server' : 'server default'),
+      batchMax: o.batchMax ?? null,
       privacy: o.privacy,
       audio: o.audio,
       p95LimitMs: o.mode === 'ramp' ? o.p95LimitMs : null,

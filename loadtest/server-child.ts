@@ -22,6 +22,9 @@ export interface SpawnOptions {
   /** REENACT_OUTPUT and REENACT_RENDER_SIZE; undefined leaves the server's defaults. */
   output?: string;
   renderSize?: number;
+  /** REENACT_PROVIDER and REENACT_BATCH_MAX; undefined leaves the server's defaults. */
+  provider?: string;
+  batchMax?: number;
   /** Server-wide session limit; at least the sessions the run will open. */
   maxSessions: number;
   logPath: string;
@@ -101,6 +104,8 @@ export class SpawnedServer {
     });
     if (opts.output) env['REENACT_OUTPUT'] = opts.output;
     if (opts.renderSize) env['REENACT_RENDER_SIZE'] = String(opts.renderSize);
+    if (opts.provider) env['REENACT_PROVIDER'] = opts.provider;
+    if (opts.batchMax) env['REENACT_BATCH_MAX'] = String(opts.batchMax);
     const log = openSync(opts.logPath, 'w');
     let proc: ChildProcess;
     try {

@@ -44,6 +44,13 @@ test('options are bounded: session, size and time caps are enforced before anyth
   assert.equal(o.warmupMs, 3000);
   assert.ok(o.plannedMs <= CAPS.maxTotalMs);
   assert.ok(Object.isFrozen(o));
+  assert.equal(o.provider, undefined);
+  const gpu = parseOptions([...base, '--provider', 'webgpu', '--batch-max', '8']);
+  assert.equal(gpu.provider, 'webgpu');
+  assert.equal(gpu.batchMax, 8);
+  assert.throws(() => parseOptions([...base, '--provider', 'tpu']), /--provider must be/);
+  assert.throws(() => parseOptions([...base, '--batch-max', '65']), UsageError);
+  assert.throws(() => parseOptions([...base, '--url', 'http://127.0.0.1:1', '--provider', 'cpu']), /spawned server only/);
 });
 
 test('/proc stat lines parse even when the command name holds spaces and parentheses', { timeout: 5000 }, () => {

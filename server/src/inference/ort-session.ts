@@ -28,6 +28,10 @@ export const PROVIDERS = ['cpu', 'webgpu', 'cuda'] as const;
 export type Provider = (typeof PROVIDERS)[number];
 export type ProviderChoice = 'auto' | Provider;
 
+export function isProviderChoice(v: string): v is ProviderChoice {
+  return v === 'auto' || (PROVIDERS as readonly string[]).includes(v);
+}
+
 const CUDA_FIX = 'install its libraries with network access: ONNXRUNTIME_NODE_INSTALL=1 npm rebuild onnxruntime-node (they need CUDA and cuDNN on the library path)';
 const WEBGPU_FIX = 'it needs a Vulkan adapter: a GPU driver, or on Debian 12 mesa-vulkan-drivers from bookworm-backports (npm run setup installs it)';
 

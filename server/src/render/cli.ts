@@ -9,6 +9,9 @@
  * goes to stderr. Exit codes: 0 done, 2 bad input (missing/corrupt file, no
  * face in the target, bad option), 1 anything else.
  */
+import { InferenceError } from '../inference/errors.ts';
+import { ErrorCodes } from '../../../shared/errors.ts';
+import { isProviderChoice, PROVIDERS } from '../inference/ort-session.ts';
 import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -19,7 +22,7 @@ import { RenderError } from './errors.ts';
 import { reenactVideo } from './offline.ts';
 import { isOutputProfile, OUTPUT_PROFILES } from '../../../shared/protocol.ts';
 
-const USAGE = 'usage: npm run reenact -- --driving <video> --target <image-or-video> --out <out.mp4> [--size 256|512] [--output face|frame|720p|1080p|720x1280] [--side-by-side] [--max-frames N] [--no-cache] [--no-lip-zero] [--no-audio] [--no-watermark]';
+const USAGE = 'usage: npm run reenact -- --driving <video> --target <image-or-video> --out <out.mp4> [--size 256|512] [--output face|frame|720p|1080p|720x1280] [--side-by-side] [--max-frames N] [--no-cache] [--no-lip-zero] [--no-audio] [--no-watermark] [--provider auto|cpu|webgpu|cuda]';
 
 class UsageError extends Error {}
 
@@ -41,6 +44,8 @@ function parse(argv: string[]) {
       'no-audio': { type: 'boolean', default: false },
       // Leave the provenance watermark out (docs/provenance.md); it is on by default.
       'no-watermark': { type: 'boolean', default: false },
+      // The face models' inference provider (docs/gpu.md); REENACT_PROVIDER when not given.
+      provider: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -55,7 +60,9 @@ function parse(argv: string[]) {
   if (!/\.(mp4|y4m)$/i.test(values.out)) throw new UsageError('--out must end in .mp4 or .y4m');
   const maxFrames = values['max-frames'] === undefined ? undefined : Number(values['max-frames']);
   if (maxFrames !== undefined && !(Number.isInteger(maxFrames) && maxFrames > 0)) throw new UsageError('--max-frames must be a positive integer');
-  return { driving: values.driving, target: values.target, out: values.out, size, output, sideBySide: values['side-by-side'], maxFrames, noCache: values['no-cache'], lipZero: !values['no-lip-zero'], audio: !values['no-audio'], watermark: !values['no-watermark'] };
+  const provider = values.provider ?? process.env['REENACT_PROVIDER'] ?? 'auto';
+  if (!isProviderChoice(provider)) throw new UsageError(`--provider must be auto, ${PROVIDERS.join(', ')}; got ${provider}`);
+  return { provider, driving: values.driving, target: values.target, out: values.out, size, output, sideBySide: values['side-by-side'], maxFrames, noCache: values['no-cache'], lipZero: !values['no-lip-zero'], audio: !values['no-audio'], watermark: !values['no-watermark'] };
 }
 
 function progressBar(): (done: number, total: number) => void {
@@ -89,7 +96,7 @@ async function main(): Promise<number> {
   }
   let tracker: Tracker | null = null;
   try {
-    tracker = await Tracker.create({ threads: 1 });
+    tracker = await Tracker.create({ threads: 1, provider: args.provider });
     // The same signing key and log as a server using this data folder (REENACT_DATA_DIR).
     const makePayload = await createPayloadMaker({
       enabled: args.watermark, dataDir: process.env['REENACT_DATA_DIR'] ?? join(homedir(), '.cache', 'reenact'), serverId: process.env['REENACT_SERVER_ID'],
@@ -111,6 +118,10 @@ async function main(): Promise<number> {
   } catch (err) {
     if (err instanceof MediaError || err instanceof RenderError) {
       console.error(`reenact: ${err.message} (${err.code})`);
+      return 2;
+    }
+    if (err instanceof InferenceError && err.originCode === ErrorCodes.PROVIDER_UNAVAILABLE) {
+      console.error(`reenact: ${err.message.replace(/ \(E_PROVIDER_UNAVAILABLE\)$/, '')} (${err.originCode})`);
       return 2;
     }
     console.error(`reenact: failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);

@@ -7,7 +7,7 @@
  * large), 1 anything else.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { PROVIDERS, type ProviderChoice } from '../inference/ort-session.ts';
+import { isProviderChoice, PROVIDERS, type ProviderChoice } from '../inference/ort-session.ts';
 import { parseArgs } from 'node:util';
 import { buildModels } from '../../../models/build.ts';
 import { ModelFileError } from '../../../models/manifest.ts';
@@ -54,8 +54,8 @@ function parse(argv: string[]): Args {
   if (!Number.isInteger(threads) || threads < 1 || threads > 16) throw new UsageError('--threads must be an integer 1..16');
   if (!Number.isInteger(maxSide) || maxSide < 64) throw new UsageError('--max-side must be an integer >= 64');
   const provider = values.provider;
-  if (provider !== 'auto' && !(PROVIDERS as readonly string[]).includes(provider)) throw new UsageError(`--provider must be auto, ${PROVIDERS.join(', ')}`);
-  return { input, out: values.out ?? null, threads, provider: provider as ProviderChoice, maxSide, raw: values.raw, verbose: values.verbose };
+  if (!isProviderChoice(provider)) throw new UsageError(`--provider must be auto, ${PROVIDERS.join(', ')}`);
+  return { input, out: values.out ?? null, threads, provider, maxSide, raw: values.raw, verbose: values.verbose };
 }
 
 /** Scales a record from the decoded (possibly downscaled) size back to input pixels. */
