@@ -3,7 +3,8 @@
  * handler that gathers their model requests (inference/batcher.ts), and each step every
  * session tracks its next frame at once, as a reenactor's sessions do. It reports ms per frame
  * per session (a step's wall time over B), the landmark-model call time and its cost per item,
- * and the batch sizes the calls actually had.
+ * the batch sizes the calls actually had, and the renderer's warp per session on the CPU and,
+ * for a GPU provider, on the GPU (render/gpu-warp.ts).
  *
  *   node --import tsx loadtest/bench-batch.ts [--provider cpu,webgpu] [--batch 1,4,16,32]
  *     [--steps 20] [--warmup 5] [--threads 1] [--attention] [--out report.json]
@@ -24,8 +25,17 @@ import { i420ToRgba } from '../server/src/media/convert.ts';
 import type { RawFrame } from '../server/src/media/video-io.ts';
 import { createHandler as createFaceHandler, FACE_HANDLER } from '../server/src/tracking/face-models-handler.ts';
 import { Tracker } from '../server/src/tracking/tracker.ts';
+import { GpuWarp } from '../server/src/render/gpu-warp.ts';
+import { warpTriangles } from '../server/src/render/raster.ts';
 
 const CLIPS = ['driving/d3', 'driving/d12', 'talking/t1', 'talking/t6'];
+
+/** The warp alone, per session per frame, ms (p50), at a face render size; null where it did not run. */
+export interface WarpRow {
+  size: number;
+  cpuMs: number;
+  gpuMs: number | null;
+}
 
 export interface BatchRow {
   batch: number;
@@ -38,6 +48,8 @@ export interface BatchRow {
   meanCallBatch: number;
   framesWithFace: number;
   frames: number;
+  /** B warps per step (one per session), on the CPU and, for a GPU provider, on the GPU. */
+  warp: WarpRow[];
 }
 
 export interface BatchBench {
@@ -120,6 +132,8 @@ async function benchOne(provider: ProviderChoice, batch: number, frames: RawFram
         }
       }
     }
+    const warp: WarpRow[] = [];
+    for (const size of [256, 512]) warp.push(await benchWarp(size, batch, o.steps, provider !== 'cpu'));
     const meanBatch = sizes.length ? sizes.reduce((a, b) => a + b, 0) / sizes.length : 0;
     const row: BatchRow = {
       batch,
@@ -129,12 +143,70 @@ async function benchOne(provider: ProviderChoice, batch: number, frames: RawFram
       meanCallBatch: Math.round(meanBatch * 100) / 100,
       framesWithFace: withFace,
       frames: total,
+      warp,
     };
     return { row, provider: String(runner.info[FACE_HANDLER]?.['provider'] ?? provider) };
   } finally {
     for (const t of trackers) await t.close();
     await runner.close();
   }
+}
+
+/**
+ * The renderer's warp alone: a face square of `size` covered by a 32×32 grid mesh (2048
+ * triangles, about the render mesh's count and reach), its points moved every frame, from a
+ * noise picture. Its cost depends on pixels and triangles, not on what they show.
+ */
+async function benchWarp(size: number, sessions: number, steps: number, gpuToo: boolean): Promise<WarpRow> {
+  const n = 33;
+  const src = new Float32Array(n * n * 2);
+  for (let y = 0; y < n; y++) for (let x = 0; x < n; x++) src.set([(x / (n - 1)) * size, (y / (n - 1)) * size], (y * n + x) * 2);
+  const tris: number[] = [];
+  for (let y = 0; y < n - 1; y++) {
+    for (let x = 0; x < n - 1; x++) {
+      const i = y * n + x;
+      tris.push(i, i + 1, i + n, i + 1, i + n + 1, i + n);
+    }
+  }
+  const triangles = Uint32Array.from(tris);
+  const picture = { width: size, height: size, data: new Uint8Array(size * size * 4) };
+  for (let i = 0; i < picture.data.length; i++) picture.data[i] = (i * 2654435761) >>> 24;
+  const dst = new Float32Array(src.length);
+  const move = (step: number, session: number): void => {
+    for (let i = 0; i < n * n; i++) {
+      const x = i % n, y = (i / n) | 0;
+      const inner = x > 0 && y > 0 && x < n - 1 && y < n - 1 ? 1 : 0;
+      dst[i * 2] = src[i * 2]! + inner * 3 * Math.sin(step * 0.3 + session + y * 0.2);
+      dst[i * 2 + 1] = src[i * 2 + 1]! + inner * 3 * Math.cos(step * 0.25 + session + x * 0.2);
+    }
+  };
+  const outs = Array.from({ length: sessions }, () => ({ width: size, height: size, data: new Uint8Array(size * size * 4) }));
+  const cpu: number[] = [];
+  const gpuTimes: number[] = [];
+  for (let step = 0; step < steps + 2; step++) {
+    const t0 = performance.now();
+    outs.forEach((out, k) => {
+      move(step, k);
+      warpTriangles(picture, src, out, dst, triangles, null);
+    });
+    if (step >= 2) cpu.push((performance.now() - t0) / sessions);
+  }
+  if (gpuToo) {
+    const gpu = await GpuWarp.create();
+    try {
+      for (let step = 0; step < steps + 2; step++) {
+        const t0 = performance.now();
+        await Promise.all(outs.map((out, k) => {
+          move(step, k);
+          return gpu.warp(picture, src, out, dst.slice(), triangles, null);
+        }));
+        if (step >= 2) gpuTimes.push((performance.now() - t0) / sessions);
+      }
+    } finally {
+      gpu.close();
+    }
+  }
+  return { size, cpuMs: pct(cpu, 0.5), gpuMs: gpuToo ? pct(gpuTimes, 0.5) : null };
 }
 
 export async function benchBatch(opts: { provider: ProviderChoice; batches: number[]; frames: RawFrame[]; steps?: number; warmup?: number; threads?: number; attention?: boolean; modelsDir?: string; log?: (line: string) => void }): Promise<BatchBench> {
@@ -155,7 +227,8 @@ export async function benchBatch(opts: { provider: ProviderChoice; batches: numb
     out.rows.push(row);
     opts.log?.(
       `provider ${provider} batch ${b}: ${row.msPerFramePerSession.p50} ms per frame per session (p95 ${row.msPerFramePerSession.p95}); ` +
-        `landmark call ${row.landmarkCallMs.p50} ms for ${row.meanCallBatch} items (${row.landmarkMsPerItem} ms each); faces ${row.framesWithFace}/${row.frames}`,
+        `landmark call ${row.landmarkCallMs.p50} ms for ${row.meanCallBatch} items (${row.landmarkMsPerItem} ms each); faces ${row.framesWithFace}/${row.frames}; ` +
+        `warp per session ${row.warp.map((w) => `${w.size}²: cpu ${w.cpuMs} ms${w.gpuMs === null ? '' : `, gpu ${w.gpuMs} ms`}`).join('; ')}`,
     );
   }
   return out;

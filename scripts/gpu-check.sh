@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # The prepared GPU device check (issue 16, docs/gpu.md): the batching bench (loadtest/bench-batch.ts)
-# for the CPU provider against WebGPU at batch 1, 4, 16 and 32, on a machine that has a GPU but
+# for the CPU provider against WebGPU at batch 1, 4, 16 and 32 (tracker, and the warp on the CPU
+# against the GPU), on a machine that has a GPU but
 # no Node, no ffmpeg and no npm: everything it needs travels in two ignored folders.
 #
-#   bash scripts/gpu-check.sh pack            # here: fills .gpu-check/ and .gl/ (about 45 MiB)
+#   bash scripts/gpu-check.sh pack            # here: fills .gpu-check/ and .gl/ (about 45 MiB; with the
+#                                             # tracked tree it must stay under the device's 64 MiB)
 #   bash scripts/gpu-check.sh run [OUTDIR]    # there: unpacks, runs, writes OUTDIR/gpu-check.json
 #
 # On the lent machine (the device tool), in one call with carry [".gpu-check", ".gl"]:
 #   bash scripts/gpu-check.sh run "$OUT"
 #
 # What pack puts in .gpu-check/: this machine's node binary (xz), onnxruntime-node with its
-# library and onnxruntime-common (tar.xz), the bench bundled into one ES module by esbuild
+# library and onnxruntime-common, and the webgpu package's Dawn for the warp (tar.xz), the bench bundled into one ES module by esbuild
 # (onnxruntime-node left outside it), the converted models, and 24 decoded fixture frames
 # (480x360 I420; that machine has no ffmpeg). .gl/ holds Debian's Vulkan and GL loader packages
 # (the device README: that image may lack libvulkan; the NVIDIA driver's ICD is on the host).
@@ -26,16 +28,17 @@ pack() {
   mkdir -p "$PACK" "$GL"
   echo "node $(node -v) -> $PACK/node.xz"
   xz -T0 -6 -c "$(command -v node)" >"$PACK/node.xz"
-  echo "onnxruntime-node -> $PACK/ort.tar.xz"
+  echo "onnxruntime-node and webgpu (Dawn) -> $PACK/ort.tar.xz"
   tar -C node_modules -cf - onnxruntime-common \
     onnxruntime-node/package.json onnxruntime-node/dist onnxruntime-node/lib \
-    onnxruntime-node/bin/napi-v6/linux/x64 | xz -T0 -6 >"$PACK/ort.tar.xz"
+    onnxruntime-node/bin/napi-v6/linux/x64 \
+    webgpu/package.json webgpu/index.js webgpu/dist/linux-x64 | xz -T0 -6 >"$PACK/ort.tar.xz"
   echo "models -> $PACK/models.tar.xz"
   npm run -s build:models >/dev/null
   tar -C models -cf - out | xz -T0 -6 >"$PACK/models.tar.xz"
   echo "bench bundle -> $PACK/bench.mjs"
   npx esbuild loadtest/bench-batch.ts --bundle --platform=node --format=esm --target=node20 \
-    --external:onnxruntime-node --outfile="$PACK/bench.mjs" --log-level=warning \
+    --external:onnxruntime-node --external:webgpu --outfile="$PACK/bench.mjs" --log-level=warning \
     --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);"
   echo "frames -> $PACK/frames.i420.xz"
   node --import tsx loadtest/bench-batch.ts --save-frames "$PACK/frames.i420" --frame-size 480x360 --per-clip 6
@@ -48,7 +51,11 @@ pack() {
     apt-get "${o[@]}" update >/dev/null
     (cd "$GL" && apt-get "${o[@]}" download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
   fi
-  du -ch "$PACK" "$GL" | tail -1
+  local tree packed
+  tree=$(git ls-files -z | xargs -0 stat -c %s | awk '{s+=$1} END {print s}')
+  packed=$(du -cb "$PACK" "$GL" | tail -1 | cut -f1)
+  echo "packed $((packed / 1048576)) MiB + tracked tree $((tree / 1048576)) MiB = $(((packed + tree) / 1048576)) MiB (the device takes 64)"
+  if [ $((packed + tree)) -gt $((64 * 1048576)) ]; then echo "too large for one device call" >&2; exit 1; fi
 }
 
 run() {

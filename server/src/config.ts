@@ -105,6 +105,11 @@ const configSchema = z.object({
    */
   batchWindowMs: z.coerce.number().min(0).max(50).default(0),
   /**
+   * The renderer's warp on the GPU (WebGPU, render/gpu-warp.ts): auto (default) when the face
+   * models run on a GPU provider, on (an error when no adapter), off. REENACT_GPU_WARP.
+   */
+  gpuWarp: z.enum(['auto', 'on', 'off']).default('auto'),
+  /**
    * Mark every synthesized frame with the invisible provenance watermark (docs/provenance.md):
    * server, room, session and time, signed with the key in the data folder. REENACT_WATERMARK=0|1.
    */
@@ -157,6 +162,7 @@ const envNames: Record<keyof z.input<typeof configSchema>, string> = {
   provider: 'REENACT_PROVIDER',
   batchMax: 'REENACT_BATCH_MAX',
   batchWindowMs: 'REENACT_BATCH_WINDOW_MS',
+  gpuWarp: 'REENACT_GPU_WARP',
   watermark: 'REENACT_WATERMARK',
   serverId: 'REENACT_SERVER_ID',
   iceDisconnectGraceMs: 'REENACT_ICE_GRACE_MS',

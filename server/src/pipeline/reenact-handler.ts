@@ -26,6 +26,7 @@ import type { ProviderChoice } from '../inference/ort-session.ts';
 import type { BatchOptions } from '../inference/batcher.ts';
 import type { Logger } from '../logger.ts';
 import { SerialQueues } from '../util/serial.ts';
+import { GpuWarp } from '../render/gpu-warp.ts';
 
 export const REENACT_HANDLER = 'reenact';
 
@@ -44,7 +45,15 @@ export interface ReenactHandlerOptions {
   provider?: ProviderChoice;
   /** Gathering of face-model requests across sessions (REENACT_BATCH_MAX, REENACT_BATCH_WINDOW_MS). */
   batch?: Partial<BatchOptions>;
+  /** The renderer's warp on the GPU (REENACT_GPU_WARP). Default 'auto'. */
+  gpuWarp?: GpuWarpChoice;
 }
+
+/**
+ * Where the renderer warps: 'auto' on the GPU when the face models run on a GPU provider (the
+ * CPU when no WebGPU adapter opens, with a warning), 'on' on the GPU or an error, 'off' the CPU.
+ */
+export type GpuWarpChoice = 'auto' | 'on' | 'off';
 
 export type PipelineRequest =
   | { op: 'open'; sessionId: string; targetPath: string; size: number; watermark?: { payload: number[]; originMs: number } }
@@ -135,8 +144,11 @@ class ReenactHandler implements InferenceHandler {
   readonly concurrent: boolean;
   readonly #serial = new SerialQueues<string>();
 
-  constructor(opts: ReenactHandlerOptions, models: LocalRunner, enrollTracker: Tracker, log: Logger) {
+  readonly #gpuWarp: GpuWarp | null;
+
+  constructor(opts: ReenactHandlerOptions, models: LocalRunner, enrollTracker: Tracker, gpuWarp: GpuWarp | null, log: Logger) {
     this.#opts = opts;
+    this.#gpuWarp = gpuWarp;
     this.#models = models;
     this.#enrollTracker = enrollTracker;
     this.#log = log;
@@ -144,7 +156,7 @@ class ReenactHandler implements InferenceHandler {
   }
 
   info(): Record<string, string | number | boolean> {
-    return { ...(this.#models.info['face'] ?? {}), sessions: this.#sessions.size };
+    return { ...(this.#models.info['face'] ?? {}), sessions: this.#sessions.size, warp: this.#gpuWarp ? 'gpu' : 'cpu' };
   }
 
   run(payload: unknown): Promise<HandlerResult> {
@@ -196,6 +208,7 @@ class ReenactHandler implements InferenceHandler {
     for (const id of [...this.#sessions.keys()]) await this.#run({ op: 'close', sessionId: id });
     await this.#enrollTracker.close();
     await this.#models.close();
+    this.#gpuWarp?.close();
   }
 
   async #open(sessionId: string, targetPath: string, size: number, watermark?: { payload: number[]; originMs: number }): Promise<void> {
@@ -242,6 +255,7 @@ class ReenactHandler implements InferenceHandler {
     let r = s.renderers.get(size);
     if (!r) {
       r = await GeometricRenderer.create({ size, modelsDir: this.#opts.modelsDir, logger: this.#log });
+      r.setGpuWarp(this.#gpuWarp);
       s.renderers.set(size, r);
     }
     if (s.enrolledGen.get(size) !== s.targetGen) {
@@ -323,7 +337,7 @@ class ReenactHandler implements InferenceHandler {
     const canvas = output === 'sideBySide' || output === 'face' ? null : await this.#compositor(s.targetPath, output, renderer);
     if (renderer.lipZero !== lipZero) renderer.setLipZero(lipZero);
     if (s.rgbaOut.length !== size * size * 4) s.rgbaOut = new Uint8Array(size * size * 4);
-    renderer.renderSync(track, s.rgbaOut, timeMs);
+    await renderer.render(track, s.rgbaOut, timeMs);
     const t1 = performance.now();
     const outW = canvas ? canvas.width : output === 'sideBySide' ? size * 2 : size;
     const outH = canvas ? canvas.height : size;
@@ -351,13 +365,28 @@ class ReenactHandler implements InferenceHandler {
   }
 }
 
+/** The GPU warp the choice asks for: null on the CPU; 'on' without an adapter is E_PROVIDER_UNAVAILABLE. */
+async function openGpuWarp(choice: GpuWarpChoice, provider: string, log: Logger): Promise<GpuWarp | null> {
+  if (choice === 'off' || (choice === 'auto' && provider === 'cpu')) return null;
+  try {
+    const w = await GpuWarp.create();
+    log.info('the warp runs on the GPU', { adapter: w.adapter });
+    return w;
+  } catch (err) {
+    if (choice === 'on' || provider === 'webgpu') throw err;
+    log.warn('no WebGPU adapter for the warp; it runs on the CPU', { err: err instanceof Error ? err.message : String(err) });
+    return null;
+  }
+}
+
 export const createHandler: CreateHandler = async (options: unknown, ctx) => {
   const opts = options as ReenactHandlerOptions;
   const attention = opts.attention ?? false;
   const models = await LocalRunner.create([faceHandlerSpec({ threads: opts.threads, modelsDir: opts.modelsDir, attention, provider: opts.provider ?? 'auto', batch: opts.batch })], ctx.logger);
   try {
     const enrollTracker = await Tracker.create({ runner: models, modelsDir: opts.modelsDir, logger: ctx.logger, filter: false, attention });
-    return new ReenactHandler(opts, models, enrollTracker, ctx.logger);
+    const gpuWarp = await openGpuWarp(opts.gpuWarp ?? 'auto', String(models.info['face']?.['provider'] ?? 'cpu'), ctx.logger);
+    return new ReenactHandler(opts, models, enrollTracker, gpuWarp, ctx.logger);
   } catch (err) {
     await models.close();
     throw err;

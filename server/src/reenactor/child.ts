@@ -15,14 +15,15 @@ import { availableParallelism } from 'node:os';
 
 import type { ProviderChoice } from '../inference/ort-session.ts';
 import type { BatchOptions } from '../inference/batcher.ts';
+import type { GpuWarpChoice } from '../pipeline/reenact-handler.ts';
 import { InferenceError } from '../inference/errors.ts';
 const log = rootLogger.child('reenactor', { pid: process.pid });
 /** Enrolled-target cache folder and the landmark model ('mesh' | 'attention'), given by the supervisor. */
 const targetCacheDir = process.argv[2];
 const attention = process.argv[3] === 'attention';
 const provider = (process.argv[4] ?? 'auto') as ProviderChoice;
-/** Gathering of face-model requests across this process's sessions (JSON BatchOptions, partial). */
-const batch = JSON.parse(process.argv[5] ?? '{}') as Partial<BatchOptions>;
+/** Gathering of face-model requests across this process's sessions, and where the warp runs (JSON, from the supervisor). */
+const { batch, gpuWarp } = JSON.parse(process.argv[5] ?? '{}') as { batch?: Partial<BatchOptions>; gpuWarp?: GpuWarpChoice };
 const sessions = new Map<string, ReenactSession>();
 const starting = new Set<string>();
 
@@ -40,7 +41,7 @@ function pipelineRunner(): Promise<InferenceRunner> {
   pipeline ??= InferenceRunner.create({
     name: 'pipeline',
     // ORT threads follow the cores, leaving one for this process's media thread.
-    handlers: [reenactHandlerSpec({ threads: Math.max(1, availableParallelism() - 1), cacheDir: targetCacheDir, attention, provider, batch })],
+    handlers: [reenactHandlerSpec({ threads: Math.max(1, availableParallelism() - 1), cacheDir: targetCacheDir, attention, provider, batch, gpuWarp })],
     initTimeoutMs: 60_000,
     logger: log,
   }).catch((err: unknown) => {
@@ -59,7 +60,7 @@ async function prewarm(targetPath: string, size: number, alsoEnroll: string[]): 
     await runner.run(REENACT_HANDLER, { op: 'close', sessionId: '__prewarm' });
     const info = runner.info[REENACT_HANDLER] ?? {};
     log.info('pipeline prewarmed', { ms: Math.round(performance.now() - t0), provider: info['provider'] });
-    send({ type: 'prewarmed', ms: performance.now() - t0, provider: String(info['provider'] ?? 'cpu') });
+    send({ type: 'prewarmed', ms: performance.now() - t0, provider: String(info['provider'] ?? 'cpu'), warp: info['warp'] === 'gpu' ? 'gpu' : 'cpu', maxBatch: Number(info['maxBatch'] ?? 1) });
     // The rest of the gallery goes to the on-disk enrollment cache from a separate, short-lived
     // worker, so live sessions never queue behind an enrollment; a later switch then loads from cache.
     await enrollGallery([targetPath, ...alsoEnroll], size, t0);

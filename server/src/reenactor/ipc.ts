@@ -72,7 +72,7 @@ export type ChildMessage =
   | { type: 'sessionState'; sessionId: string; state: SessionState; message?: string }
   | { type: 'controlResult'; requestId: number; error?: string }
   /** The pipeline is loaded and the default target enrolled. */
-  | { type: 'prewarmed'; ms: number; provider: string }
+  | { type: 'prewarmed'; ms: number; provider: string; warp: 'gpu' | 'cpu'; maxBatch: number }
   /** The pipeline could not load (e.g. E_PROVIDER_UNAVAILABLE): /healthz says why. */
   | { type: 'prewarmFailed'; code?: string; message: string }
   /** The rest of the gallery is in the enrollment cache (or its enrollment gave up: ok false). */

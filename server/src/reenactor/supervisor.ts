@@ -19,9 +19,9 @@ import { CodedError } from '../../../shared/errors.ts';
 
 const childEntry = fileURLToPath(new URL('./child.ts', import.meta.url));
 
-/** The child's batch options, as its argv[5] (JSON; a maxBatch of 0 leaves the provider's default). */
-function batchArg(config: Config): string {
-  return JSON.stringify({ ...(config.batchMax > 0 ? { maxBatch: config.batchMax } : {}), windowMs: config.batchWindowMs });
+/** The child's GPU options, as its argv[5] (JSON: batch, where a maxBatch of 0 leaves the provider's default, and gpuWarp). */
+function gpuArg(config: Config): string {
+  return JSON.stringify({ batch: { ...(config.batchMax > 0 ? { maxBatch: config.batchMax } : {}), windowMs: config.batchWindowMs }, gpuWarp: config.gpuWarp });
 }
 
 export interface SupervisorEvents {
@@ -89,7 +89,7 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
   readonly #watchdog: NodeJS.Timeout;
   #controlSeq = 0;
   #warm = false;
-  #inference: { provider?: string; error?: { code?: string; message: string } } = {};
+  #inference: { provider?: string; warp?: 'gpu' | 'cpu'; maxBatch?: number; error?: { code?: string; message: string } } = {};
   #galleryEnrolled = false;
   #closed = false;
 
@@ -101,9 +101,8 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
     this.#watchdog.unref();
   }
 
-  /** True once a reenactor has its pipeline loaded (always true for the passthrough stage). */
-  /** The provider the pipeline runs on once loaded, or why it could not load. */
-  get inference(): { provider?: string; error?: { code?: string; message: string } } {
+  /** The provider the pipeline runs on once loaded (with where it warps and its batch limit), or why it could not load. */
+  get inference(): { provider?: string; warp?: 'gpu' | 'cpu'; maxBatch?: number; error?: { code?: string; message: string } } {
     return this.#inference;
   }
 
@@ -266,7 +265,7 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
     child.ready = false;
     child.lastHeartbeat = Date.now();
     child.lastStats.clear();
-    const proc = fork(childEntry, [join(this.#deps.config.dataDir, 'targets'), this.#deps.config.trackerModel, this.#deps.config.provider, batchArg(this.#deps.config)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const proc = fork(childEntry, [join(this.#deps.config.dataDir, 'targets'), this.#deps.config.trackerModel, this.#deps.config.provider, gpuArg(this.#deps.config)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     child.process = proc;
     const log = this.#log.child('child', { index: child.index, pid: proc.pid });
     proc.on('message', (raw: unknown) => this.#onMessage(child, raw as ChildMessage));
@@ -308,10 +307,10 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
       }
       case 'prewarmed':
         this.#warm = true;
-        this.#inference = { provider: msg.provider };
+        this.#inference = { provider: msg.provider, warp: msg.warp, maxBatch: msg.maxBatch };
         this.#deps.metrics.inferenceProvider.reset();
         this.#deps.metrics.inferenceProvider.set({ provider: msg.provider }, 1);
-        this.#log.info('reenactor pipeline warm', { ms: Math.round(msg.ms), provider: msg.provider });
+        this.#log.info('reenactor pipeline warm', { ms: Math.round(msg.ms), provider: msg.provider, warp: msg.warp, maxBatch: msg.maxBatch });
         break;
       case 'prewarmFailed':
         this.#inference = { error: { code: msg.code, message: msg.message } };

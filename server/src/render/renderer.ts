@@ -27,6 +27,7 @@ import {
 import { measureMouth, paintLipSeam, paintMouth, type MouthAppearance } from './mouth.ts';
 import { LIP_IDS, MouthLibrary } from './mouth-library.ts';
 import { warpTriangles, type RgbaImage } from './raster.ts';
+import type { GpuWarp } from './gpu-warp.ts';
 import { frontalCanonical } from './actor-calibration.ts';
 import { DEFAULT_RETARGET, LID_TRAVEL, Retargeter, type DriveState, type RetargetParams } from './retarget.ts';
 import type { EnrolledTarget } from './target.ts';
@@ -107,6 +108,7 @@ export class GeometricRenderer implements Renderer {
   #patch = new Float32Array(0);
   #mask = new Float32Array(0);
   #order = new Uint32Array(0);
+  #gpu: GpuWarp | null = null;
   #depth = new Float64Array(0);
   #scene: Scene | null = null;
   #closed = false;
@@ -231,17 +233,45 @@ export class GeometricRenderer implements Renderer {
     this.#scene?.retarget.setNeutral(track);
   }
 
-  render(actor: FaceTrack | null, out: Uint8Array, timeMs?: number): Promise<RenderInfo> {
+  /**
+   * The warp on the GPU (render() then warps there; renderSync() always on the CPU); null
+   * turns it off. The caller owns the GpuWarp (one can serve many renderers).
+   */
+  setGpuWarp(gpu: GpuWarp | null): void {
+    this.#gpu = gpu;
+  }
+
+  async render(actor: FaceTrack | null, out: Uint8Array, timeMs?: number): Promise<RenderInfo> {
+    const gpu = this.#gpu;
+    if (!gpu) return this.renderSync(actor, out, timeMs);
+    const t0 = performance.now();
+    const { sc, d } = this.#drive(actor, out, timeMs);
+    const img = this.#outImg;
+    img.data = out;
     try {
-      return Promise.resolve(this.renderSync(actor, out, timeMs));
-    } catch (err) {
-      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      await gpu.warp(sc.target.image, sc.srcPts, img, this.#dstPts, sc.mesh.triangles, this.#order);
+      return this.#finish(sc, d, img, t0);
+    } finally {
+      img.data = new Uint8Array(0);
     }
   }
 
-  /** The synchronous core of render(), for worker loops and benchmarks. */
+  /** The synchronous core of render(), warping on the CPU, for worker loops and benchmarks. */
   renderSync(actor: FaceTrack | null, out: Uint8Array, timeMs?: number): RenderInfo {
     const t0 = performance.now();
+    const { sc, d } = this.#drive(actor, out, timeMs);
+    const img = this.#outImg;
+    img.data = out;
+    warpTriangles(sc.target.image, sc.srcPts, img, this.#dstPts, sc.mesh.triangles, this.#order);
+    try {
+      return this.#finish(sc, d, img, t0);
+    } finally {
+      img.data = new Uint8Array(0);
+    }
+  }
+
+  /** Retargets the actor's frame and places the warp's destination points and draw order. */
+  #drive(actor: FaceTrack | null, out: Uint8Array, timeMs?: number): { sc: Scene; d: ReturnType<Retargeter['update']> } {
     this.#assertOpen();
     const sc = this.#scene;
     if (!sc) throw new RenderError('E_RENDER_NOT_ENROLLED', 'render() before enroll()');
@@ -271,9 +301,11 @@ export class GeometricRenderer implements Renderer {
       dst[(RING2 + k) * 2 + 1] = src[(RING2 + k) * 2 + 1]! + f2 * hy;
     }
     this.#sortFaceTriangles(sc, d.points);
-    const img = this.#outImg;
-    img.data = out;
-    warpTriangles(sc.target.image, src, img, dst, sc.mesh.triangles, this.#order);
+    return { sc, d };
+  }
+
+  /** Paints what a warp cannot show (lids, mouth interior) over the warped square. */
+  #finish(sc: Scene, d: ReturnType<Retargeter['update']>, img: RgbaImage, t0: number): RenderInfo {
     // Lids.
     EYES.forEach((eye, e) => {
       const f = this.#eyeFrames[e]!;
@@ -292,7 +324,6 @@ export class GeometricRenderer implements Renderer {
     if (fill > 0.01) {
       if (!(sc.library && this.#paintFromLibrary(sc, d.points, d.exprPoints, fill))) paintMouth(img, mf, fill, sc.mouth);
     }
-    img.data = new Uint8Array(0);
     return {
       state: d.state, ms: performance.now() - t0, yawDeg: d.yawDeg, pitchDeg: d.pitchDeg, rollDeg: d.rollDeg,
       eyeClosure: [d.eyeClosure[0]!, d.eyeClosure[1]!], mouthFill: fill,
