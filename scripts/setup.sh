@@ -22,7 +22,9 @@ t_start=$(date +%s)
 # openssl: the HTTPS test makes a self-signed certificate.
 # libdlib-dev libdlib-data g++: independent grader for the fidelity evaluation (dlib's 68-point
 # face landmarks, scripts/build-dlib-grader.sh), so the renderer is not graded only by our tracker.
-APT_PACKAGES=(ffmpeg chromium openssl libdlib-dev libdlib-data g++)
+# redis-server: the cluster tests start their own (cluster mode, docs/deploy.md); the
+# single-machine server never needs it.
+APT_PACKAGES=(ffmpeg chromium openssl libdlib-dev libdlib-data g++ redis-server)
 
 step "Debian packages"
 missing=()

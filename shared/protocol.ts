@@ -248,7 +248,8 @@ export type Response<M extends RequestMethod = RequestMethod> =
   | { ok: false; error: { code: ErrorCode; message: string } };
 
 /** Reenactor session states as seen by clients in a room. */
-export type SessionState = 'starting' | 'running' | 'restarting' | 'stopped' | 'failed';
+/** 'waiting': in a cluster, every reenactor host is full; the session starts when a slot frees. */
+export type SessionState = 'starting' | 'waiting' | 'running' | 'restarting' | 'stopped' | 'failed';
 
 export type Notification =
   | { method: 'newProducer'; data: ProducerInfo }

@@ -76,6 +76,9 @@ function sessionBanner(f: PageFacts): Banner | undefined {
   if (s?.state === 'failed') {
     return { state: 'session-failed', tone: 'error', pill: 'reenactor failed', message: `The reenactor could not run this session${s.message ? `: ${s.message}` : ''}.` };
   }
+  if (s?.state === 'waiting') {
+    return { state: 'session-waiting', tone: 'warn', pill: 'waiting', message: 'Waiting for a renderer: every reenactor host is busy. The session starts as soon as one is free.' };
+  }
   if (s?.state === 'restarting') return { state: 'session-restarting', tone: 'warn', pill: 'restarting', message: describeCode(s.code ?? 'E_REENACTOR_RESTARTING') };
   if (f.synth === 'waiting') return { state: 'waiting-output', tone: 'info', pill: 'starting', message: 'Starting the reenactor; the output appears in a moment…' };
   return undefined;

@@ -110,6 +110,16 @@ const configSchema = z.object({
    */
   gpuWarp: z.enum(['auto', 'on', 'off']).default('auto'),
   /**
+   * Cluster mode (docs/deploy.md): sessions are placed on reenactor hosts (`npm run agent`)
+   * through this Redis instead of local children. Unset (default): the single-machine server,
+   * no Redis. REENACT_REDIS_URL.
+   */
+  redisUrl: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').optional(),
+  /** Key and channel prefix in Redis, shared by the edges and hosts of one deployment. REENACT_CLUSTER_PREFIX. */
+  clusterPrefix: z.string().regex(/^[A-Za-z0-9_:.-]{1,64}$/).default('reenact:'),
+  /** This edge's id in the cluster; default a random one per process. REENACT_EDGE_ID. */
+  edgeId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).optional(),
+  /**
    * Mark every synthesized frame with the invisible provenance watermark (docs/provenance.md):
    * server, room, session and time, signed with the key in the data folder. REENACT_WATERMARK=0|1.
    */
@@ -163,6 +173,9 @@ const envNames: Record<keyof z.input<typeof configSchema>, string> = {
   batchMax: 'REENACT_BATCH_MAX',
   batchWindowMs: 'REENACT_BATCH_WINDOW_MS',
   gpuWarp: 'REENACT_GPU_WARP',
+  redisUrl: 'REENACT_REDIS_URL',
+  clusterPrefix: 'REENACT_CLUSTER_PREFIX',
+  edgeId: 'REENACT_EDGE_ID',
   watermark: 'REENACT_WATERMARK',
   serverId: 'REENACT_SERVER_ID',
   iceDisconnectGraceMs: 'REENACT_ICE_GRACE_MS',

@@ -19,6 +19,7 @@ import { Room } from './sfu/room.ts';
 import { mediaCodecs } from './sfu/media-codecs.ts';
 import { attachSignalling, kickRevoked, type SignalServer } from './signalling.ts';
 import { createRequestHandler } from './http/routes.ts';
+import { EdgeLink } from './cluster/edge-link.ts';
 import { ReenactorSupervisor, type SessionSettings } from './reenactor/supervisor.ts';
 import { CodedError, ErrorCodes } from '../../shared/errors.ts';
 import { MAX_REQUEST_BYTES, SIGNALLING_PATH, type SessionOptions } from '../../shared/protocol.ts';
@@ -48,6 +49,10 @@ export class ReenactServer {
   readonly #targets: TargetStore;
   readonly #enroller: { current?: Promise<InferenceRunner> };
   readonly #follower: ViewerBitrateFollower | null;
+  /** Cluster mode: placement on reenactor hosts through Redis (null: the single-machine server). */
+  readonly #cluster: EdgeLink | null;
+  #clusterView: { hosts: number; slots: number; used: number; waiting: number } | null = null;
+  readonly #clusterTimer: NodeJS.Timeout | null;
   #closed = false;
 
   private constructor(
@@ -61,7 +66,9 @@ export class ReenactServer {
     enroller: { current?: Promise<InferenceRunner> },
     watermark: ((roomId: string) => number[]) | null,
     limiters: Limiters | undefined,
+    cluster: EdgeLink | null,
   ) {
+    this.#cluster = cluster;
     this.config = config;
     this.#targets = targets;
     this.#enroller = enroller;
@@ -77,11 +84,18 @@ export class ReenactServer {
       config,
       log,
       metrics,
-      mintToken: (room) => tokens.sign(room, 'reenactor'),
+      mintToken: (room, epoch) => tokens.sign(room, 'reenactor', undefined, undefined, epoch),
       serverUrl: () => this.url,
       targetPath: (id, room) => (targets.get(id, room ?? '') ?? targets.get(targets.defaultId, ''))!.path,
       watermark: watermark ?? undefined,
+      cluster: cluster ?? undefined,
+      // The host that served the room is gone: its reenactor peer (and a stale rejoin) must not publish.
+      sessionMoved: (room) => {
+        for (const p of this.#rooms.get(room)?.peers.values() ?? []) if (p.role === 'reenactor') p.close();
+      },
     });
+    this.#clusterTimer = cluster ? setInterval(() => void this.#readCluster(cluster), 2000) : null;
+    this.#clusterTimer?.unref();
     this.#supervisor.on('sessionstate', (roomId, state, code, message) => {
       this.#rooms.get(roomId)?.broadcast({ method: 'sessionStatus', data: { state, code, message } });
       if (state === 'running') void this.#catchUp(roomId);
@@ -110,6 +124,8 @@ export class ReenactServer {
       tokens,
       getOrCreateRoom: (id) => this.#getOrCreateRoom(id),
       overloaded: () => this.#supervisor.sessionCount >= config.maxSessions,
+      // Cluster mode: a reenactor must hold the room's current placement (its token's epoch).
+      reenactorAdmitted: cluster ? (room, epoch) => epoch !== undefined && this.#supervisor.epochOf(room) === epoch : undefined,
       draining: () => this.#draining !== null,
       limiters,
       controls: {
@@ -245,7 +261,18 @@ export class ReenactServer {
       pool.close();
       throw err;
     }
-    const server = new ReenactServer(config, pool, http, metrics, tokens, log, targets, enroller, watermark, limiters);
+    let cluster: EdgeLink | null = null;
+    if (config.redisUrl) {
+      try {
+        cluster = await EdgeLink.connect({ url: config.redisUrl, prefix: config.clusterPrefix, edgeId: config.edgeId, log });
+      } catch (err) {
+        pool.close();
+        http.close();
+        throw err;
+      }
+      log.info('cluster mode: sessions go to reenactor hosts', { edge: cluster.edgeId, prefix: config.clusterPrefix });
+    }
+    const server = new ReenactServer(config, pool, http, metrics, tokens, log, targets, enroller, watermark, limiters, cluster);
     holder.server = server;
     server.#supervisor.prewarm(
       config.defaultTarget,
@@ -304,6 +331,22 @@ export class ReenactServer {
     return this.#draining;
   }
 
+  /** Cluster mode: hosts, slots and waiting sessions, for /healthz and the autoscaling metrics. */
+  async #readCluster(cluster: EdgeLink): Promise<void> {
+    try {
+      const hosts = (await cluster.store.hosts()).filter((h) => h.state === 'serving');
+      const waiting = (await cluster.store.waiting()).length;
+      const slots = hosts.reduce((n, h) => n + h.slots, 0);
+      const used = hosts.reduce((n, h) => n + Math.min(h.used, h.slots), 0);
+      this.#clusterView = { hosts: hosts.length, slots, used, waiting };
+      this.metrics.clusterSlots.set({ state: 'free' }, slots - used);
+      this.metrics.clusterSlots.set({ state: 'used' }, used);
+      this.metrics.clusterWaiting.set(waiting);
+    } catch (err) {
+      this.#log.warn('could not read the cluster state', { err: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
   #actorCount(): number {
     let n = 0;
     for (const room of this.#rooms.values()) for (const p of room.peers.values()) if (p.role === 'actor' && !p.closed) n++;
@@ -331,6 +374,7 @@ export class ReenactServer {
         workers,
         /** The reenactor pipeline is loaded: first frames will not wait for a cold start. */
         warm: this.#supervisor.warm,
+        ...(this.#cluster ? { cluster: { edge: this.#cluster.edgeId, ...(this.#clusterView ?? {}) } } : {}),
       },
     };
   }
@@ -341,6 +385,8 @@ export class ReenactServer {
     this.#targets.close();
     this.#follower?.close();
     await this.#supervisor.close();
+    if (this.#clusterTimer) clearInterval(this.#clusterTimer);
+    await this.#cluster?.close();
     for (const room of [...this.#rooms.values()]) room.close(ErrorCodes.ROOM_CLOSED, 'server shutting down');
     await new Promise<void>((resolve) => void this.#io.close(() => resolve()));
     this.#http.closeAllConnections?.();

@@ -40,6 +40,8 @@ export interface SignallingDeps {
   overloaded: () => boolean;
   /** The server is draining: joins are refused with E_DRAINING. */
   draining: () => boolean;
+  /** Cluster mode: whether a reenactor token's placement epoch is the room's current one (fencing). */
+  reenactorAdmitted?: (roomId: string, epoch: number | undefined) => boolean;
   /** Join rate per client address; absent: no limits (REENACT_RATE_LIMITS=0). */
   limiters?: Pick<Limiters, 'join'>;
   controls: SessionControls;
@@ -247,6 +249,9 @@ async function handle(raw: unknown, state: SocketState, socket: SignalSocket, de
         if (!taken.ok) throw new CodedError(ErrorCodes.RATE_LIMITED, `too many joins from this address; try again in ${taken.retryAfterS} s`);
       }
       if (deps.draining()) throw new CodedError(ErrorCodes.DRAINING, 'the server is shutting down; join again shortly');
+      if (claims.role === 'reenactor' && deps.reenactorAdmitted && !deps.reenactorAdmitted(claims.room, claims.epoch)) {
+        throw new CodedError(ErrorCodes.UNAUTHORIZED, 'this reenactor holds an old placement of the room (fenced)');
+      }
       if (claims.role === 'actor' && deps.overloaded()) throw new CodedError(ErrorCodes.BUSY, 'server is at capacity; try again later');
       const room = await deps.getOrCreateRoom(claims.room);
       // For revocations (kickRevoked): which room, and when this peer's token was issued.

@@ -18,6 +18,8 @@ const claimsSchema = z.object({
   exp: z.number().int().positive(),
   /** Issued, ms since epoch (tokens from before revocations existed have none: 0). */
   iat: z.number().int().nonnegative().optional(),
+  /** Cluster mode, reenactor tokens: the placement's epoch; the edge refuses a token of an older placement. */
+  epoch: z.number().int().nonnegative().optional(),
 });
 
 export type TokenClaims = z.infer<typeof claimsSchema>;
@@ -70,10 +72,10 @@ export class TokenSigner {
     return this.#revoked.get(room) ?? null;
   }
 
-  sign(room: string, role: Role, ttlMs: number = this.#ttlMs, now: number = Date.now()): string {
+  sign(room: string, role: Role, ttlMs: number = this.#ttlMs, now: number = Date.now(), epoch?: number): string {
     // Issued after the room's last revocation even within the same millisecond.
     const iat = Math.max(now, (this.#revoked.get(room) ?? -1) + 1);
-    const claims = claimsSchema.parse({ room, role, exp: now + ttlMs, iat });
+    const claims = claimsSchema.parse({ room, role, exp: now + ttlMs, iat, ...(epoch !== undefined ? { epoch } : {}) });
     const body = Buffer.from(JSON.stringify(claims)).toString('base64url');
     return `${body}.${this.#mac(body)}`;
   }

@@ -20,6 +20,15 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly workerDeaths = new Counter({ name: 'reenact_mediasoup_worker_deaths_total', help: 'mediasoup workers that died', registers: [this.registry] });
+  readonly placementSeconds = new Histogram({
+    name: 'reenact_cluster_placement_seconds',
+    help: 'Cluster mode: time to place a session on a reenactor host (one Redis script)',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.3, 1],
+    registers: [this.registry],
+  });
+  readonly clusterFailovers = new Counter({ name: 'reenact_cluster_failovers_total', help: 'Cluster mode: sessions moved off a reenactor host whose heartbeat expired', registers: [this.registry] });
+  readonly clusterSlots = new Gauge({ name: 'reenact_cluster_slots', help: 'Cluster mode: reenactor host slots, by state (free, used), over serving hosts', labelNames: ['state'] as const, registers: [this.registry] });
+  readonly clusterWaiting = new Gauge({ name: 'reenact_cluster_sessions_waiting', help: 'Cluster mode: sessions waiting for a free slot', registers: [this.registry] });
   readonly reenactorRestarts = new Counter({
     name: 'reenact_reenactor_restarts_total',
     help: 'Reenactor child processes restarted after dying or hanging',

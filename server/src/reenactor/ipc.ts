@@ -17,6 +17,8 @@ export type SessionSource = 'video' | 'tracks';
 export interface SessionSpec {
   sessionId: string;
   roomId: string;
+  /** Cluster mode: the placement's epoch (the token carries it too; the edge refuses a stale one). */
+  epoch?: number;
   /** Server URL the child connects to, as any peer would. */
   url: string;
   token: string;

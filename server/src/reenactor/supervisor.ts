@@ -3,26 +3,25 @@
  * forwards their stats to metrics, detects dead or hung children (exit or
  * missed heartbeats), tells the affected rooms, restarts the child with
  * backoff and restarts its sessions once it is back.
+ *
+ * In a cluster (deps.cluster), sessions are placed on reenactor hosts through
+ * Redis instead (cluster/edge-link.ts): each host's child for this edge is a
+ * RemoteChild, a session of a host that died moves to another with a new epoch,
+ * and with no free slot a session waits.
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { join } from 'node:path';
-import type { AudioRelayStats } from './audio-relay.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { TypedEmitter } from '../util/emitter.ts';
 import { ErrorCodes, type ErrorCode } from '../../../shared/errors.ts';
 import type { SessionOptions, SessionState, SessionStatsData } from '../../../shared/protocol.ts';
-import type { ChildMessage, ParentMessage, SessionControl, SessionSource, SessionSpec, SessionStats } from './ipc.ts';
+import type { ChildMessage, SessionControl, SessionSource, SessionSpec, SessionStats } from './ipc.ts';
 import { CodedError } from '../../../shared/errors.ts';
+import { ChildHandle, forkReenactorChild, RemoteChild } from './child-handle.ts';
+import type { EdgeLink } from '../cluster/edge-link.ts';
+import type { Placement } from '../cluster/store.ts';
 
-const childEntry = fileURLToPath(new URL('./child.ts', import.meta.url));
 
-/** The child's GPU options, as its argv[5] (JSON: batch, where a maxBatch of 0 leaves the provider's default, and gpuWarp). */
-function gpuArg(config: Config): string {
-  return JSON.stringify({ batch: { ...(config.batchMax > 0 ? { maxBatch: config.batchMax } : {}), windowMs: config.batchWindowMs }, gpuWarp: config.gpuWarp });
-}
 
 export interface SupervisorEvents {
   sessionstate: [roomId: string, state: SessionState, code?: ErrorCode, message?: string];
@@ -36,7 +35,7 @@ export interface SupervisorDeps {
   log: Logger;
   metrics: Metrics;
   /** A fresh reenactor-role token for a room. */
-  mintToken: (roomId: string) => string;
+  mintToken: (roomId: string, epoch?: number) => string;
   /** The URL children use to reach this server's signalling. */
   serverUrl: () => string;
   /** Resolves a gallery target id to its file. */
@@ -44,6 +43,10 @@ export interface SupervisorDeps {
   targetPath: (targetId: string, roomId?: string) => string;
   /** The provenance payload for a session starting in a room (logged by the callee), or null when marking is off. */
   watermark?: (roomId: string) => number[] | null;
+  /** Cluster mode: place sessions on reenactor hosts through Redis. */
+  cluster?: EdgeLink;
+  /** A room's session moved to another host (its old reenactor peer must go). */
+  sessionMoved?: (roomId: string) => void;
 }
 
 /** Per-room session settings that survive reenactor restarts. */
@@ -60,31 +63,19 @@ interface SessionEntry {
   state: SessionState;
   settings: SessionSettings;
   degradeLevel: number;
-}
-
-class ChildHandle {
-  readonly index: number;
-  process: ChildProcess | undefined;
-  ready = false;
-  lastHeartbeat = Date.now();
-  restarts = 0;
-  lastStats = new Map<string, { framesIn: number; framesOut: number; dropped: Record<string, number>; audio?: AudioRelayStats }>();
-  prewarm: { targetPath: string; size: number; alsoEnroll: string[] } | undefined;
-  readonly pendingControls = new Map<number, { resolve: () => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
-
-  constructor(index: number) {
-    this.index = index;
-  }
-
-  send(msg: ParentMessage): void {
-    if (this.process?.connected) this.process.send(msg);
-  }
+  /** Cluster mode: the placement's epoch (the reenactor's token carries it). */
+  epoch?: number;
 }
 
 export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
   readonly #deps: SupervisorDeps;
   readonly #log: Logger;
   readonly #children: ChildHandle[] = [];
+  /** Cluster mode: each host's child for this edge, by host id. */
+  readonly #remotes = new Map<string, RemoteChild>();
+  /** Cluster mode: sessions waiting for a free slot sit on this handle, which sends nothing. */
+  readonly #waiting = new ChildHandle(-1);
+  readonly #placing = new Set<SessionEntry>();
   readonly #sessions = new Map<string, SessionEntry>();
   readonly #watchdog: NodeJS.Timeout;
   #controlSeq = 0;
@@ -99,6 +90,23 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
     this.#log = deps.log.child('supervisor');
     this.#watchdog = setInterval(() => this.#checkHeartbeats(), 1000);
     this.#watchdog.unref();
+    const cluster = deps.cluster;
+    if (cluster) {
+      cluster.on('message', (host, msg) => this.#onHostMessage(host, msg));
+      cluster.on('moved', (room, to) => this.#onMoved(room, to));
+      cluster.on('tick', () => void this.#retryWaiting());
+    }
+  }
+
+  /** Cluster mode: the epoch of a room's current placement; an edge refuses a reenactor token with another. */
+  epochOf(roomId: string): number | undefined {
+    return this.#sessions.get(roomId)?.epoch;
+  }
+
+  /** Cluster mode: the host serving a room's session, or undefined (waiting, or not in a cluster). */
+  hostOf(roomId: string): string | undefined {
+    const c = this.#sessions.get(roomId)?.child;
+    return c instanceof RemoteChild ? c.hostId : undefined;
   }
 
   /** The provider the pipeline runs on once loaded (with where it warps and its batch limit), or why it could not load. */
@@ -107,7 +115,7 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
   }
 
   get warm(): boolean {
-    return this.#warm || this.#deps.config.stage !== 'reenact';
+    return this.#warm || this.#deps.config.stage !== 'reenact' || Boolean(this.#deps.cluster);
   }
 
   /** True once the prewarmed reenactor has the whole gallery in the enrollment cache (always true for passthrough). */
@@ -141,11 +149,83 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
       if (existing.producerId === producerId) return;
       this.stopSession(roomId);
     }
-    const child = this.#place();
+    const child = this.#deps.cluster ? this.#waiting : this.#place();
     const entry: SessionEntry = { roomId, producerId, source, child, state: 'starting', settings: { ...settings, options: { ...settings.options } }, degradeLevel: 0 };
     this.#sessions.set(roomId, entry);
     this.#setState(entry, 'starting');
+    if (this.#deps.cluster) void this.#placeRemote(entry);
+    else if (child.ready) child.send({ type: 'start', spec: this.#spec(entry) });
+  }
+
+  /** Cluster mode: places the session on a host, or leaves it waiting (state 'waiting') for the next tick. */
+  async #placeRemote(entry: SessionEntry): Promise<void> {
+    const cluster = this.#deps.cluster;
+    if (!cluster || this.#placing.has(entry)) return;
+    this.#placing.add(entry);
+    let p: Placement | null = null;
+    const t0 = performance.now();
+    try {
+      p = await cluster.place(entry.roomId);
+      this.#deps.metrics.placementSeconds.observe((performance.now() - t0) / 1000);
+    } catch (err) {
+      this.#log.warn('placement failed; the session retries', { room: entry.roomId, err: err instanceof Error ? err.message : String(err) });
+    } finally {
+      this.#placing.delete(entry);
+    }
+    if (this.#sessions.get(entry.roomId) !== entry) {
+      if (p) void cluster.release(entry.roomId, p.epoch);
+      return;
+    }
+    if (!p) {
+      if (entry.state !== 'waiting') this.#setState(entry, 'waiting', ErrorCodes.BUSY, 'waiting for a renderer: every reenactor host is busy');
+      return;
+    }
+    if (entry.state === 'waiting') this.#setState(entry, 'starting');
+    this.#assign(entry, p);
+  }
+
+  #assign(entry: SessionEntry, p: Placement): void {
+    const child = this.#remote(p.host);
+    entry.child = child;
+    entry.epoch = p.epoch;
     if (child.ready) child.send({ type: 'start', spec: this.#spec(entry) });
+    else child.send({ type: 'hello' });
+  }
+
+  #remote(host: string): RemoteChild {
+    let r = this.#remotes.get(host);
+    if (!r) {
+      r = new RemoteChild(1000 + this.#remotes.size, host, (msg) => this.#deps.cluster?.send(host, msg));
+      this.#remotes.set(host, r);
+    }
+    return r;
+  }
+
+  #onHostMessage(host: string, msg: ChildMessage | { type: 'childExit' }): void {
+    const child = this.#remote(host);
+    if (msg.type !== 'childExit') return this.#onMessage(child, msg);
+    child.ready = false;
+    for (const s of this.#sessions.values()) if (s.child === child) this.#setState(s, 'restarting', ErrorCodes.REENACTOR_RESTARTING, 'reenactor restarting');
+  }
+
+  /** A dead host's session moved: its old reenactor peer goes, and it starts on the new host (or waits). */
+  #onMoved(room: string, to: Placement | null): void {
+    const entry = this.#sessions.get(room);
+    if (!entry) return;
+    this.#deps.sessionMoved?.(room);
+    this.#deps.metrics.clusterFailovers.inc();
+    if (!to) {
+      entry.child = this.#waiting;
+      entry.epoch = undefined;
+      this.#setState(entry, 'waiting', ErrorCodes.BUSY, 'the reenactor host was lost and no other has a free slot');
+      return;
+    }
+    this.#setState(entry, 'restarting', ErrorCodes.REENACTOR_RESTARTING, 'the reenactor host was lost; the session moves to another');
+    this.#assign(entry, to);
+  }
+
+  async #retryWaiting(): Promise<void> {
+    for (const entry of [...this.#sessions.values()]) if (entry.child === this.#waiting) await this.#placeRemote(entry);
   }
 
   /**
@@ -184,7 +264,8 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
    * synthesized video without waiting for cold start.
    */
   prewarm(targetId: string, gallery: string[]): void {
-    if (this.#closed || this.#children.length > 0 || this.#deps.config.stage !== 'reenact') return;
+    // In a cluster the hosts warm their own children; an edge forks none.
+    if (this.#closed || this.#children.length > 0 || this.#deps.config.stage !== 'reenact' || this.#deps.cluster) return;
     const child = this.#place();
     child.prewarm = {
       targetPath: this.#deps.targetPath(targetId),
@@ -198,6 +279,9 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
     if (!entry) return;
     this.#sessions.delete(roomId);
     entry.child.send({ type: 'stop', sessionId: roomId });
+    if (this.#deps.cluster && (entry.epoch !== undefined || entry.child === this.#waiting)) {
+      this.#deps.cluster.release(roomId, entry.epoch ?? 0).catch((err: unknown) => this.#log.warn('could not release a placement', { room: roomId, err }));
+    }
     this.#updateSessionGauge();
   }
 
@@ -205,6 +289,15 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#watchdog);
+    const cluster = this.#deps.cluster;
+    if (cluster) {
+      await Promise.all(
+        [...this.#sessions.values()].map((e) => {
+          e.child.send({ type: 'stop', sessionId: e.roomId });
+          return cluster.release(e.roomId, e.epoch ?? 0).catch(() => false);
+        }),
+      );
+    }
     this.#sessions.clear();
     await Promise.all(
       this.#children.map(
@@ -231,7 +324,8 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
       sessionId: entry.roomId,
       roomId: entry.roomId,
       url: this.#deps.serverUrl(),
-      token: this.#deps.mintToken(entry.roomId),
+      token: this.#deps.mintToken(entry.roomId, entry.epoch),
+      ...(entry.epoch !== undefined ? { epoch: entry.epoch } : {}),
       producerId: entry.producerId,
       source: entry.source,
       measurement: config.measurement,
@@ -265,7 +359,7 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
     child.ready = false;
     child.lastHeartbeat = Date.now();
     child.lastStats.clear();
-    const proc = fork(childEntry, [join(this.#deps.config.dataDir, 'targets'), this.#deps.config.trackerModel, this.#deps.config.provider, gpuArg(this.#deps.config)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const proc = forkReenactorChild(this.#deps.config);
     child.process = proc;
     const log = this.#log.child('child', { index: child.index, pid: proc.pid });
     proc.on('message', (raw: unknown) => this.#onMessage(child, raw as ChildMessage));
@@ -423,7 +517,7 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
   }
 
   #updateSessionGauge(): void {
-    const counts: Record<string, number> = { starting: 0, running: 0, restarting: 0, failed: 0 };
+    const counts: Record<string, number> = { starting: 0, waiting: 0, running: 0, restarting: 0, failed: 0 };
     for (const s of this.#sessions.values()) counts[s.state] = (counts[s.state] ?? 0) + 1;
     for (const [state, n] of Object.entries(counts)) this.#deps.metrics.sessions.set({ state }, n);
   }
