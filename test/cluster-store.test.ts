@@ -106,6 +106,30 @@ describe('cluster placement on Redis', { timeout: 60_000 }, () => {
     }
   });
 
+  it('a draining host hands over what others can take; the rest stays and finishes there', async () => {
+    const [a, b] = await edges();
+    try {
+      await a.heartbeat({ id: 'old', slots: 2, load: 0, provider: 'cpu', state: 'serving' }, 10_000);
+      const r1 = await a.place('r1', 'e1'), r2 = await b.place('r2', 'e2');
+      assert.deepEqual([r1?.host, r2?.host], ['old', 'old']);
+      await a.heartbeat({ id: 'new', slots: 1, load: 0, provider: 'cpu', state: 'serving' }, 10_000);
+      const moved = await a.handover('old');
+      assert.equal(moved.length, 1, 'one free slot elsewhere: one session moves');
+      assert.equal(moved[0]!.host, 'new');
+      assert.ok(moved[0]!.epoch > Math.max(r1!.epoch, r2!.epoch));
+      assert.equal(moved[0]!.edge, moved[0]!.room === 'r1' ? 'e1' : 'e2', 'the move names the edge serving the room');
+      const stayed = moved[0]!.room === 'r1' ? r2! : r1!;
+      assert.deepEqual(await b.placement(stayed.room), stayed, 'the other stays where it is, same epoch');
+      assert.deepEqual(await a.waiting(), []);
+      const hosts = await a.hosts();
+      assert.deepEqual(hosts.map((h) => [h.id, h.state, h.used]), [['new', 'serving', 1], ['old', 'draining', 1]]);
+      assert.equal(await a.place('r3', 'e1'), null, 'a draining host takes nothing new');
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it('a host whose heartbeat stops loses its sessions to the others with new epochs; when it comes back it holds nothing', async () => {
     const [a, b] = await edges();
     try {

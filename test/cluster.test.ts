@@ -67,7 +67,7 @@ async function stopHost(h: Host): Promise<void> {
 }
 
 async function edge(prefix: string): Promise<ReenactServer> {
-  return startServer({ stage: 'passthrough', redisUrl: redis.url, clusterPrefix: prefix, measurement: true });
+  return startServer({ stage: 'passthrough', redisUrl: redis.url, clusterPrefix: prefix, clusterReapGraceMs: TTL_MS + HEARTBEAT_MS, measurement: true });
 }
 
 /** ms from `since` until the viewer has had `n` frames after it. */
@@ -154,6 +154,88 @@ describe('cluster: edge, reenactor hosts and placement on Redis', { timeout: 240
       actor?.stop();
       await server.close();
       await Promise.all(hosts.map(stopHost));
+      await settleWrtc();
+    }
+  });
+
+  it('SIGTERM drains a host: its session is handed over to the other host, and the host exits 0', async () => {
+    const prefix = `c${++prefixN}:`;
+    const server = await edge(prefix);
+    const hosts = [startHost('hostE', prefix), startHost('hostF', prefix)];
+    let actor: FootageActor | undefined;
+    let viewer: StampViewer | undefined;
+    try {
+      const room = 'cl4';
+      actor = await FootageActor.start({ url: server.url, token: server.tokens.sign(room, 'actor'), clip, durationMs: 200_000 });
+      viewer = await StampViewer.start({ url: server.url, token: server.tokens.sign(room, 'viewer') });
+      await viewer.firstFrame(60_000);
+      const first = server.supervisor.hostOf(room)!;
+      const leaving = hosts.find((h) => h.id === first)!;
+      const exited = new Promise<number | null>((r) => leaving.proc.once('exit', (code) => r(code)));
+      const termAt = performance.now();
+      leaving.proc.kill('SIGTERM');
+      await waitFor(() => server.supervisor.hostOf(room) !== undefined && server.supervisor.hostOf(room) !== first, 10_000, 'the session to be handed over');
+      const movedMs = performance.now() - termAt;
+      const back = await framesAfter(viewer, termAt + 50, 15, 30_000);
+      const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running'), 15_000))]);
+      console.log('cluster drain', JSON.stringify({ from: first, to: server.supervisor.hostOf(room), handedOverMs: Math.round(movedMs), videoBackMs: Math.round(back), exit: code }));
+      assert.equal(code, 0, 'the drained host exits 0');
+      assert.ok(movedMs < TTL_MS, 'handed over before its heartbeat would have expired');
+      assert.doesNotMatch((await server.metrics.render()).body, /reenact_cluster_failovers_total [1-9]/, 'a handover is not a failover');
+    } finally {
+      viewer?.close();
+      actor?.stop();
+      await server.close();
+      await Promise.all(hosts.map(stopHost));
+      await settleWrtc();
+    }
+  });
+
+  it('a Redis restart (with its append-only file): hosts and the edge reconnect, and nothing is placed again', async () => {
+    const prefix = `c${++prefixN}:`;
+    const dir = await mkdtemp(join(tmpdir(), 'reenact-redis-'));
+    let own = await startRedis({ dir });
+    const saved = redis;
+    redis = own;
+    const server = await edge(prefix);
+    const hosts = [startHost('hostG', prefix), startHost('hostH', prefix)];
+    let actor: FootageActor | undefined;
+    let viewer: StampViewer | undefined;
+    try {
+      const room = 'cl5';
+      actor = await FootageActor.start({ url: server.url, token: server.tokens.sign(room, 'actor'), clip, durationMs: 200_000 });
+      viewer = await StampViewer.start({ url: server.url, token: server.tokens.sign(room, 'viewer') });
+      await viewer.firstFrame(60_000);
+      const host = server.supervisor.hostOf(room);
+      const epoch = server.supervisor.epochOf(room);
+      const downAt = performance.now();
+      await own.stop();
+      await new Promise((r) => setTimeout(r, 1000));
+      own = await startRedis({ dir, port: own.port });
+      // A few heartbeats and edge ticks after the restart.
+      await new Promise((r) => setTimeout(r, 4 * HEARTBEAT_MS + 1000));
+      const gaps: number[] = [];
+      const seen = viewer.received.filter((f) => f.at > downAt).map((f) => f.at);
+      for (let i = 1; i < seen.length; i++) gaps.push(seen[i]! - seen[i - 1]!);
+      console.log('cluster redis restart', JSON.stringify({ host, epoch, after: { host: server.supervisor.hostOf(room), epoch: server.supervisor.epochOf(room) }, framesSinceDown: seen.length, longestGapMs: Math.round(Math.max(0, ...gaps)) }));
+      assert.equal(server.supervisor.hostOf(room), host, 'the same host');
+      assert.equal(server.supervisor.epochOf(room), epoch, 'the same placement: nothing was placed again');
+      assert.doesNotMatch((await server.metrics.render()).body, /reenact_cluster_failovers_total [1-9]/);
+      assert.ok(Math.max(0, ...gaps) < 1000, 'the media never went through Redis: the video kept going');
+      const hostsNow = await (await import('../server/src/cluster/store.ts')).ClusterStore.connect({ url: own.url, prefix }).then(async (s) => {
+        const h = await s.hosts();
+        await s.close();
+        return h;
+      });
+      assert.deepEqual(hostsNow.map((h) => h.id), ['hostG', 'hostH'], 'both hosts renewed their records');
+    } finally {
+      viewer?.close();
+      actor?.stop();
+      await server.close();
+      await Promise.all(hosts.map(stopHost));
+      await own.stop();
+      redis = saved;
+      await rm(dir, { recursive: true, force: true });
       await settleWrtc();
     }
   });

@@ -117,6 +117,12 @@ const configSchema = z.object({
   redisUrl: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').optional(),
   /** Key and channel prefix in Redis, shared by the edges and hosts of one deployment. REENACT_CLUSTER_PREFIX. */
   clusterPrefix: z.string().regex(/^[A-Za-z0-9_:.-]{1,64}$/).default('reenact:'),
+  /**
+   * Cluster mode: after the edge's link to Redis comes back, how long it waits before reaping
+   * hosts (at least the hosts' --ttl-ms), so a Redis restart causes no re-placements.
+   * REENACT_CLUSTER_REAP_GRACE_MS.
+   */
+  clusterReapGraceMs: z.coerce.number().int().min(0).max(600_000).default(6000),
   /** This edge's id in the cluster; default a random one per process. REENACT_EDGE_ID. */
   edgeId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).optional(),
   /**
@@ -152,7 +158,7 @@ const configSchema = z.object({
 
 export type Config = Readonly<Omit<z.infer<typeof configSchema>, 'autoTokens'> & { autoTokens: boolean }>;
 
-const envNames: Record<keyof z.input<typeof configSchema>, string> = {
+export const envNames: Record<keyof z.input<typeof configSchema>, string> = {
   host: 'REENACT_HOST',
   port: 'REENACT_PORT',
   announcedIp: 'REENACT_ANNOUNCED_IP',
@@ -175,6 +181,7 @@ const envNames: Record<keyof z.input<typeof configSchema>, string> = {
   gpuWarp: 'REENACT_GPU_WARP',
   redisUrl: 'REENACT_REDIS_URL',
   clusterPrefix: 'REENACT_CLUSTER_PREFIX',
+  clusterReapGraceMs: 'REENACT_CLUSTER_REAP_GRACE_MS',
   edgeId: 'REENACT_EDGE_ID',
   watermark: 'REENACT_WATERMARK',
   serverId: 'REENACT_SERVER_ID',

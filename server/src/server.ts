@@ -264,7 +264,7 @@ export class ReenactServer {
     let cluster: EdgeLink | null = null;
     if (config.redisUrl) {
       try {
-        cluster = await EdgeLink.connect({ url: config.redisUrl, prefix: config.clusterPrefix, edgeId: config.edgeId, log });
+        cluster = await EdgeLink.connect({ url: config.redisUrl, prefix: config.clusterPrefix, edgeId: config.edgeId, reapGraceMs: config.clusterReapGraceMs, log });
       } catch (err) {
         pool.close();
         http.close();

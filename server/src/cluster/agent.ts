@@ -85,7 +85,7 @@ export class ReenactorAgent {
     try {
       const load = Math.round((this.#sessions.size / Math.max(1, this.#o.slots)) * 1000);
       const r = await this.#store.heartbeat({ id: this.#o.id, slots: this.#o.slots, load, provider: this.#o.config.provider, state: this.#state }, this.#o.ttlMs ?? 6000);
-      if (!r.renewed && this.#sessions.size > 0) this.#log.warn('this host had expired: its sessions were moved while it was cut off');
+      if (!r.renewed && this.#sessions.size > 0) this.#log.warn('this host record had lapsed (cut off, or Redis restarted): only what is still placed here keeps running', { placed: r.placements.length, running: this.#sessions.size });
       const held = new Map(r.placements.map((p) => [p.room, p.epoch]));
       for (const [room, s] of this.#sessions) {
         if (held.get(room) === s.epoch || s.at >= sentAt) continue;
@@ -164,9 +164,21 @@ export class ReenactorAgent {
     this.#bus.publish(this.#bus.edgeChannel(edge), { host: this.#o.id, msg } satisfies HostToEdge).catch((err: unknown) => this.#log.warn('could not reach an edge', { edge, err }));
   }
 
-  /** Takes no new sessions, waits up to graceMs for its sessions to end, then closes. */
+  /**
+   * Takes no new sessions and hands the ones it has to other hosts (each edge starts its session
+   * there; this host's copy is then fenced and stops); what no host can take finishes here.
+   * Waits up to graceMs for its sessions to end, then closes.
+   */
   async drain(graceMs: number): Promise<void> {
     this.#state = 'draining';
+    try {
+      for (const m of await this.#store.handover(this.#o.id)) {
+        this.#log.info('handing a session over', { room: m.room, to: m.host });
+        if (m.edge) this.#toEdge(m.edge, { type: 'handedOver', room: m.room, to: { room: m.room, host: m.host, epoch: m.epoch } });
+      }
+    } catch (err) {
+      this.#log.warn('handover failed; the sessions finish here', { err: err instanceof Error ? err.message : String(err) });
+    }
     await this.#heartbeat();
     const deadline = Date.now() + graceMs;
     while (this.#sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));

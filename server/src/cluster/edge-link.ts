@@ -16,10 +16,13 @@ export interface EdgeToHost {
   msg: ParentMessage | { type: 'hello' };
 }
 
-/** Host → edge: its child's messages, or that its child for this edge exited (it restarts it). */
+/**
+ * Host → edge: its child's messages; that its child for this edge exited (it restarts it); or,
+ * from a draining host, that a session was handed over to another host.
+ */
 export interface HostToEdge {
   host: string;
-  msg: ChildMessage | { type: 'childExit' };
+  msg: ChildMessage | { type: 'childExit' } | { type: 'handedOver'; room: string; to: Placement };
 }
 
 export interface EdgeLinkEvents {
@@ -37,6 +40,12 @@ export interface EdgeLinkOptions {
   edgeId?: string;
   /** How often dead hosts are reaped and waiting sessions retried, ms. Default 500. */
   tickMs?: number;
+  /**
+   * After the link to Redis comes back (a Redis restart, a partition), no host is reaped for
+   * this long, so hosts whose records lapsed during the outage can renew them first: no storm of
+   * re-placements. At least the hosts' record lifetime (agent --ttl-ms). Default 6000.
+   */
+  reapGraceMs?: number;
   maxLoad?: number;
   log: Logger;
 }
@@ -47,11 +56,13 @@ export class EdgeLink extends TypedEmitter<EdgeLinkEvents> {
   readonly #bus: ClusterBus;
   readonly #timer: NodeJS.Timeout;
   readonly #log: Logger;
+  readonly #reapGraceMs: number;
   #ticking = false;
   #closed = false;
 
-  private constructor(store: ClusterStore, bus: ClusterBus, edgeId: string, tickMs: number, log: Logger) {
+  private constructor(store: ClusterStore, bus: ClusterBus, edgeId: string, tickMs: number, reapGraceMs: number, log: Logger) {
     super(log);
+    this.#reapGraceMs = reapGraceMs;
     this.store = store;
     this.#bus = bus;
     this.edgeId = edgeId;
@@ -65,7 +76,9 @@ export class EdgeLink extends TypedEmitter<EdgeLinkEvents> {
     const store = await ClusterStore.connect({ url: opts.url, prefix, maxLoad: opts.maxLoad });
     const bus = await ClusterBus.connect(opts.url, prefix);
     const edgeId = opts.edgeId ?? `edge-${randomBytes(4).toString('hex')}`;
-    const link = new EdgeLink(store, bus, edgeId, opts.tickMs ?? 500, opts.log.child('cluster', { edge: edgeId }));
+    const link = new EdgeLink(store, bus, edgeId, opts.tickMs ?? 500, opts.reapGraceMs ?? 6000, opts.log.child('cluster', { edge: edgeId }));
+    // Hosts alive before this edge started need no grace.
+    store.readySince = 0;
     await bus.subscribe(bus.edgeChannel(edgeId), (raw) => {
       const m = raw as Partial<HostToEdge>;
       if (typeof m.host === 'string' && m.msg && typeof m.msg === 'object' && typeof (m.msg as { type?: unknown }).type === 'string') link.safeEmit('message', m.host, m.msg);
@@ -93,7 +106,10 @@ export class EdgeLink extends TypedEmitter<EdgeLinkEvents> {
     if (this.#ticking || this.#closed) return;
     this.#ticking = true;
     try {
-      for (const m of await this.store.reap()) {
+      // Never queued for a reconnect: a reap decided before an outage would run right after it,
+      // before the hosts could renew the records that lapsed meanwhile.
+      const reap = this.store.ready && Date.now() - this.store.readySince >= this.#reapGraceMs;
+      for (const m of reap ? await this.store.reap() : []) {
         this.#log.warn('a reenactor host expired; its session moves', { room: m.room, from: m.from, to: m.to?.host ?? 'waiting' });
         this.safeEmit('moved', m.room, m.to);
       }

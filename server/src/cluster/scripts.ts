@@ -121,6 +121,33 @@ return out
 `;
 
 /**
+ * handover(P, id, now, maxLoad) → flattened {room, edge, to, epoch} for each session of a
+ * draining host that another host took (new epoch); the host turns 'draining' first, so it
+ * gets nothing new. Sessions no other host can take stay and finish where they are.
+ */
+export const HANDOVER = `${PLACE_FN}
+local P, id, now, maxLoad = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local h = P .. 'host:' .. id
+if redis.call('EXISTS', h) == 1 then redis.call('HSET', h, 'state', 'draining') end
+local out = {}
+for _, room in ipairs(redis.call('SMEMBERS', h .. ':rooms')) do
+  local s = P .. 'session:' .. room
+  local edge = redis.call('HGET', s, 'edge') or ''
+  local prev = redis.call('HMGET', s, 'host', 'epoch', 'since')
+  local r = place(P, room, edge, now, maxLoad, id)
+  if r then
+    redis.call('SREM', h .. ':rooms', room)
+    table.insert(out, room); table.insert(out, edge); table.insert(out, r[1]); table.insert(out, r[2])
+  else
+    -- Nobody can take it: it stays placed here (place() marked it waiting; undo that).
+    redis.call('HSET', s, 'state', 'placed', 'host', prev[1], 'epoch', prev[2], 'since', prev[3] or now)
+    redis.call('ZREM', P .. 'waiting', room)
+  end
+end
+return out
+`;
+
+/**
  * retry(P, now, maxLoad, limit) → flattened {room, host, epoch} for waiting rooms placed now,
  * oldest first, until no host has a free slot.
  */

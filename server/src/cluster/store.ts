@@ -15,7 +15,7 @@
  * Valkey runs the same scripts. The single-machine default never opens this.
  */
 import { createClient } from 'redis';
-import { HEARTBEAT, PLACE, REAP, RELEASE, RETRY_WAITING } from './scripts.ts';
+import { HANDOVER, HEARTBEAT, PLACE, REAP, RELEASE, RETRY_WAITING } from './scripts.ts';
 
 export type HostState = 'serving' | 'draining';
 
@@ -60,11 +60,14 @@ export class ClusterStore {
   readonly #client: Client;
   readonly prefix: string;
   readonly #maxLoad: number;
+  /** When the connection last became ready (after a start or a Redis restart), ms since the epoch. */
+  readySince = Date.now();
 
   private constructor(client: Client, prefix: string, maxLoad: number) {
     this.#client = client;
     this.prefix = prefix;
     this.#maxLoad = maxLoad;
+    client.on('ready', () => (this.readySince = Date.now()));
   }
 
   static async connect(opts: ClusterStoreOptions): Promise<ClusterStore> {
@@ -102,6 +105,11 @@ export class ClusterStore {
     return Number(await this.#eval(RELEASE, [room, epoch === 0 ? '' : epoch])) === 1;
   }
 
+  /** The connection is up (commands are not waiting in the client's queue for a reconnect). */
+  get ready(): boolean {
+    return this.#client.isReady;
+  }
+
   /** Moves the sessions of every host whose record expired; returns what moved where. */
   async reap(): Promise<Move[]> {
     const r = (await this.#eval(REAP, [Date.now(), this.#maxLoad])) as string[];
@@ -110,6 +118,17 @@ export class ClusterStore {
       const [room, from, to, epoch] = [r[i]!, r[i + 1]!, r[i + 2]!, r[i + 3]!];
       out.push({ room, from, to: to ? { room, host: to, epoch: Number(epoch) } : null });
     }
+    return out;
+  }
+
+  /**
+   * A draining host hands its sessions over: each one another host can take moves there with a
+   * new epoch (returned with the edge that serves it); the rest stay and finish on this host.
+   */
+  async handover(hostId: string): Promise<(Placement & { edge: string })[]> {
+    const r = (await this.#eval(HANDOVER, [hostId, Date.now(), this.#maxLoad])) as string[];
+    const out: (Placement & { edge: string })[] = [];
+    for (let i = 0; i + 4 <= r.length; i += 4) out.push({ room: r[i]!, edge: r[i + 1]!, host: r[i + 2]!, epoch: Number(r[i + 3]) });
     return out;
   }
 

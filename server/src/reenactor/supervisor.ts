@@ -18,7 +18,7 @@ import type { SessionOptions, SessionState, SessionStatsData } from '../../../sh
 import type { ChildMessage, SessionControl, SessionSource, SessionSpec, SessionStats } from './ipc.ts';
 import { CodedError } from '../../../shared/errors.ts';
 import { ChildHandle, forkReenactorChild, RemoteChild } from './child-handle.ts';
-import type { EdgeLink } from '../cluster/edge-link.ts';
+import type { EdgeLink, HostToEdge } from '../cluster/edge-link.ts';
 import type { Placement } from '../cluster/store.ts';
 
 
@@ -201,26 +201,30 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
     return r;
   }
 
-  #onHostMessage(host: string, msg: ChildMessage | { type: 'childExit' }): void {
+  #onHostMessage(host: string, msg: HostToEdge['msg']): void {
     const child = this.#remote(host);
+    if (msg.type === 'handedOver') {
+      if (this.#sessions.get(msg.room)?.child === child) this.#onMoved(msg.room, msg.to, 'handover');
+      return;
+    }
     if (msg.type !== 'childExit') return this.#onMessage(child, msg);
     child.ready = false;
     for (const s of this.#sessions.values()) if (s.child === child) this.#setState(s, 'restarting', ErrorCodes.REENACTOR_RESTARTING, 'reenactor restarting');
   }
 
-  /** A dead host's session moved: its old reenactor peer goes, and it starts on the new host (or waits). */
-  #onMoved(room: string, to: Placement | null): void {
+  /** A session moved off a dead (or draining) host: its old reenactor peer goes, and it starts on the new host (or waits). */
+  #onMoved(room: string, to: Placement | null, why: 'failover' | 'handover' = 'failover'): void {
     const entry = this.#sessions.get(room);
     if (!entry) return;
     this.#deps.sessionMoved?.(room);
-    this.#deps.metrics.clusterFailovers.inc();
+    if (why === 'failover') this.#deps.metrics.clusterFailovers.inc();
     if (!to) {
       entry.child = this.#waiting;
       entry.epoch = undefined;
       this.#setState(entry, 'waiting', ErrorCodes.BUSY, 'the reenactor host was lost and no other has a free slot');
       return;
     }
-    this.#setState(entry, 'restarting', ErrorCodes.REENACTOR_RESTARTING, 'the reenactor host was lost; the session moves to another');
+    this.#setState(entry, 'restarting', ErrorCodes.REENACTOR_RESTARTING, why === 'failover' ? 'the reenactor host was lost; the session moves to another' : 'the reenactor host is draining; the session moves to another');
     this.#assign(entry, to);
   }
 
