@@ -16,6 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { FootageActor, StampViewer, decodeClip, type DecodedClip } from '../loadtest/peers.ts';
 import type { ReenactServer } from '../server/src/server.ts';
+import { ClusterStore } from '../server/src/cluster/store.ts';
 import { setLogLevel } from '../server/src/logger.ts';
 import { fixture, settleWrtc, startServer, waitFor } from './helpers/server.ts';
 import { startRedis, type TestRedis } from './helpers/redis.ts';
@@ -76,6 +77,48 @@ async function framesAfter(viewer: StampViewer, since: number, n: number, timeou
   return viewer.received.filter((f) => f.at > since)[0]!.at - since;
 }
 
+interface Cluster {
+  server: ReenactServer;
+  prefix: string;
+  hosts: Host[];
+  room: string;
+  actor: FootageActor;
+  viewer: StampViewer | undefined;
+}
+
+/**
+ * An edge, hosts and one room with a live actor (and a viewer that has had its first frame,
+ * unless `watch` is false), torn down after `body` whatever happens.
+ */
+async function withCluster(hostIds: string[], room: string, body: (c: Cluster) => Promise<void>, watch = true): Promise<void> {
+  const prefix = `c${++prefixN}:`;
+  const server = await edge(prefix);
+  const hosts = hostIds.map((id) => startHost(id, prefix));
+  let actor: FootageActor | undefined;
+  let viewer: StampViewer | undefined;
+  let c: Cluster | undefined;
+  try {
+    actor = await FootageActor.start({ url: server.url, token: server.tokens.sign(room, 'actor'), clip, durationMs: 200_000 });
+    if (watch) {
+      viewer = await StampViewer.start({ url: server.url, token: server.tokens.sign(room, 'viewer') });
+      await viewer.firstFrame(60_000);
+    }
+    c = { server, prefix, hosts, room, actor, viewer };
+    await body(c);
+  } finally {
+    (c?.viewer ?? viewer)?.close();
+    actor?.stop();
+    await server.close();
+    await Promise.all(hosts.map(stopHost));
+    await settleWrtc();
+  }
+}
+
+/** Waits until the room's session runs on a host other than `from`. */
+async function movedOff(c: Cluster, from: string, timeoutMs: number): Promise<void> {
+  await waitFor(() => c.server.supervisor.hostOf(c.room) !== undefined && c.server.supervisor.hostOf(c.room) !== from, timeoutMs, 'the session to move');
+}
+
 before(async () => {
   redis = await startRedis();
   dataDir = await mkdtemp(join(tmpdir(), 'reenact-cluster-'));
@@ -89,185 +132,113 @@ after(async () => {
 
 describe('cluster: edge, reenactor hosts and placement on Redis', { timeout: 240_000 }, () => {
   it('a session goes to a host and reaches the viewer; when that host dies (SIGKILL) it moves to the other and the video resumes', async () => {
-    const prefix = `c${++prefixN}:`;
-    const server = await edge(prefix);
-    const hosts = [startHost('hostA', prefix), startHost('hostB', prefix)];
-    let actor: FootageActor | undefined;
-    let viewer: StampViewer | undefined;
-    try {
-      const room = 'cl1';
-      actor = await FootageActor.start({ url: server.url, token: server.tokens.sign(room, 'actor'), clip, durationMs: 200_000 });
-      viewer = await StampViewer.start({ url: server.url, token: server.tokens.sign(room, 'viewer') });
-      await viewer.firstFrame(60_000);
-      const first = server.supervisor.hostOf(room);
+    await withCluster(['hostA', 'hostB'], 'cl1', async (c) => {
+      const first = c.server.supervisor.hostOf(c.room);
       assert.ok(first === 'hostA' || first === 'hostB', `placed on ${first}`);
-      const victim = hosts.find((h) => h.id === first)!;
       const killedAt = performance.now();
-      signalHost(victim, 'SIGKILL');
-      await waitFor(() => server.supervisor.hostOf(room) !== undefined && server.supervisor.hostOf(room) !== first, 20_000, 'the session to move');
-      const back = await framesAfter(viewer, killedAt + 50, 15, 30_000);
+      signalHost(c.hosts.find((h) => h.id === first)!, 'SIGKILL');
+      await movedOff(c, first, 20_000);
+      const back = await framesAfter(c.viewer!, killedAt + 50, 15, 30_000);
       const afterExpiry = back - TTL_MS;
-      console.log('cluster failover (SIGKILL)', JSON.stringify({ from: first, to: server.supervisor.hostOf(room), resumedAfterKillMs: Math.round(back), afterHeartbeatExpiryMs: Math.round(afterExpiry) }));
+      console.log('cluster failover (SIGKILL)', JSON.stringify({ from: first, to: c.server.supervisor.hostOf(c.room), resumedAfterKillMs: Math.round(back), afterHeartbeatExpiryMs: Math.round(afterExpiry) }));
       assert.ok(afterExpiry <= 5000, `the video resumed ${Math.round(afterExpiry)} ms after the heartbeat expired (goal ≤ 5000)`);
-      const metrics = (await server.metrics.render()).body;
-      assert.match(metrics, /reenact_cluster_failovers_total 1/);
-    } finally {
-      viewer?.close();
-      actor?.stop();
-      await server.close();
-      await Promise.all(hosts.map(stopHost));
-      await settleWrtc();
-    }
+      assert.match((await c.server.metrics.render()).body, /reenact_cluster_failovers_total 1/);
+    });
   });
 
   it('a host cut off (SIGSTOP) loses its session; when it comes back it is fenced and publishes nothing', async () => {
-    const prefix = `c${++prefixN}:`;
-    const server = await edge(prefix);
-    const hosts = [startHost('hostC', prefix), startHost('hostD', prefix)];
-    let actor: FootageActor | undefined;
-    let viewer: StampViewer | undefined;
-    try {
-      const room = 'cl2';
-      actor = await FootageActor.start({ url: server.url, token: server.tokens.sign(room, 'actor'), clip, durationMs: 200_000 });
-      viewer = await StampViewer.start({ url: server.url, token: server.tokens.sign(room, 'viewer') });
-      await viewer.firstFrame(60_000);
-      const first = server.supervisor.hostOf(room)!;
-      const victim = hosts.find((h) => h.id === first)!;
+    await withCluster(['hostC', 'hostD'], 'cl2', async (c) => {
+      const first = c.server.supervisor.hostOf(c.room)!;
+      const victim = c.hosts.find((h) => h.id === first)!;
       const stoppedAt = performance.now();
       signalHost(victim, 'SIGSTOP');
-      await waitFor(() => server.supervisor.hostOf(room) !== undefined && server.supervisor.hostOf(room) !== first, 20_000, 'the session to move');
-      const back = await framesAfter(viewer, stoppedAt + 50, 15, 30_000);
-      console.log('cluster failover (SIGSTOP)', JSON.stringify({ from: first, to: server.supervisor.hostOf(room), resumedAfterStopMs: Math.round(back), afterHeartbeatExpiryMs: Math.round(back - TTL_MS) }));
+      await movedOff(c, first, 20_000);
+      const back = await framesAfter(c.viewer!, stoppedAt + 50, 15, 30_000);
+      console.log('cluster failover (SIGSTOP)', JSON.stringify({ from: first, to: c.server.supervisor.hostOf(c.room), resumedAfterStopMs: Math.round(back), afterHeartbeatExpiryMs: Math.round(back - TTL_MS) }));
       assert.ok(back - TTL_MS <= 5000);
       // The cut-off host comes back: its heartbeat finds nothing placed on it and it stops its session.
       signalHost(victim, 'SIGCONT');
       await waitFor(() => victim.log.join('').includes('fenced'), 15_000, 'the returning host to fence its session');
       await new Promise((r) => setTimeout(r, 2000));
-      const room1 = server.rooms.get(room)!;
-      const reenactors = [...room1.peers.values()].filter((p) => p.role === 'reenactor' && !p.closed);
+      const reenactors = [...c.server.rooms.get(c.room)!.peers.values()].filter((p) => p.role === 'reenactor' && !p.closed);
       assert.equal(reenactors.length, 1, 'one reenactor in the room: the new host');
-      assert.equal(server.supervisor.hostOf(room), hosts.find((h) => h !== victim)!.id);
-      const t0 = performance.now();
-      await framesAfter(viewer, t0, 15, 10_000);
-    } finally {
-      viewer?.close();
-      actor?.stop();
-      await server.close();
-      await Promise.all(hosts.map(stopHost));
-      await settleWrtc();
-    }
+      assert.equal(c.server.supervisor.hostOf(c.room), c.hosts.find((h) => h !== victim)!.id);
+      await framesAfter(c.viewer!, performance.now(), 15, 10_000);
+    });
   });
 
   it('SIGTERM drains a host: its session is handed over to the other host, and the host exits 0', async () => {
-    const prefix = `c${++prefixN}:`;
-    const server = await edge(prefix);
-    const hosts = [startHost('hostE', prefix), startHost('hostF', prefix)];
-    let actor: FootageActor | undefined;
-    let viewer: StampViewer | undefined;
-    try {
-      const room = 'cl4';
-      actor = await FootageActor.start({ url: server.url, token: server.tokens.sign(room, 'actor'), clip, durationMs: 200_000 });
-      viewer = await StampViewer.start({ url: server.url, token: server.tokens.sign(room, 'viewer') });
-      await viewer.firstFrame(60_000);
-      const first = server.supervisor.hostOf(room)!;
-      const leaving = hosts.find((h) => h.id === first)!;
+    await withCluster(['hostE', 'hostF'], 'cl4', async (c) => {
+      const first = c.server.supervisor.hostOf(c.room)!;
+      const leaving = c.hosts.find((h) => h.id === first)!;
       const exited = new Promise<number | null>((r) => leaving.proc.once('exit', (code) => r(code)));
       const termAt = performance.now();
       leaving.proc.kill('SIGTERM');
-      await waitFor(() => server.supervisor.hostOf(room) !== undefined && server.supervisor.hostOf(room) !== first, 10_000, 'the session to be handed over');
+      await movedOff(c, first, 10_000);
       const movedMs = performance.now() - termAt;
-      const back = await framesAfter(viewer, termAt + 50, 15, 30_000);
+      const back = await framesAfter(c.viewer!, termAt + 50, 15, 30_000);
       const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running'), 15_000))]);
-      console.log('cluster drain', JSON.stringify({ from: first, to: server.supervisor.hostOf(room), handedOverMs: Math.round(movedMs), videoBackMs: Math.round(back), exit: code }));
+      console.log('cluster drain', JSON.stringify({ from: first, to: c.server.supervisor.hostOf(c.room), handedOverMs: Math.round(movedMs), videoBackMs: Math.round(back), exit: code }));
       assert.equal(code, 0, 'the drained host exits 0');
       assert.ok(movedMs < TTL_MS, 'handed over before its heartbeat would have expired');
-      assert.doesNotMatch((await server.metrics.render()).body, /reenact_cluster_failovers_total [1-9]/, 'a handover is not a failover');
-    } finally {
-      viewer?.close();
-      actor?.stop();
-      await server.close();
-      await Promise.all(hosts.map(stopHost));
-      await settleWrtc();
-    }
+      assert.doesNotMatch((await c.server.metrics.render()).body, /reenact_cluster_failovers_total [1-9]/, 'a handover is not a failover');
+    });
   });
 
   it('a Redis restart (with its append-only file): hosts and the edge reconnect, and nothing is placed again', async () => {
-    const prefix = `c${++prefixN}:`;
     const dir = await mkdtemp(join(tmpdir(), 'reenact-redis-'));
-    let own = await startRedis({ dir });
     const saved = redis;
+    let own = await startRedis({ dir });
     redis = own;
-    const server = await edge(prefix);
-    const hosts = [startHost('hostG', prefix), startHost('hostH', prefix)];
-    let actor: FootageActor | undefined;
-    let viewer: StampViewer | undefined;
     try {
-      const room = 'cl5';
-      actor = await FootageActor.start({ url: server.url, token: server.tokens.sign(room, 'actor'), clip, durationMs: 200_000 });
-      viewer = await StampViewer.start({ url: server.url, token: server.tokens.sign(room, 'viewer') });
-      await viewer.firstFrame(60_000);
-      const host = server.supervisor.hostOf(room);
-      const epoch = server.supervisor.epochOf(room);
-      const downAt = performance.now();
-      await own.stop();
-      await new Promise((r) => setTimeout(r, 1000));
-      own = await startRedis({ dir, port: own.port });
-      // A few heartbeats and edge ticks after the restart.
-      await new Promise((r) => setTimeout(r, 4 * HEARTBEAT_MS + 1000));
-      const gaps: number[] = [];
-      const seen = viewer.received.filter((f) => f.at > downAt).map((f) => f.at);
-      for (let i = 1; i < seen.length; i++) gaps.push(seen[i]! - seen[i - 1]!);
-      console.log('cluster redis restart', JSON.stringify({ host, epoch, after: { host: server.supervisor.hostOf(room), epoch: server.supervisor.epochOf(room) }, framesSinceDown: seen.length, longestGapMs: Math.round(Math.max(0, ...gaps)) }));
-      assert.equal(server.supervisor.hostOf(room), host, 'the same host');
-      assert.equal(server.supervisor.epochOf(room), epoch, 'the same placement: nothing was placed again');
-      assert.doesNotMatch((await server.metrics.render()).body, /reenact_cluster_failovers_total [1-9]/);
-      assert.ok(Math.max(0, ...gaps) < 1000, 'the media never went through Redis: the video kept going');
-      const hostsNow = await (await import('../server/src/cluster/store.ts')).ClusterStore.connect({ url: own.url, prefix }).then(async (s) => {
-        const h = await s.hosts();
-        await s.close();
-        return h;
+      await withCluster(['hostG', 'hostH'], 'cl5', async (c) => {
+        const host = c.server.supervisor.hostOf(c.room);
+        const epoch = c.server.supervisor.epochOf(c.room);
+        const downAt = performance.now();
+        await own.stop();
+        await new Promise((r) => setTimeout(r, 1000));
+        own = await startRedis({ dir, port: own.port });
+        // A few heartbeats and edge ticks after the restart.
+        await new Promise((r) => setTimeout(r, 4 * HEARTBEAT_MS + 1000));
+        const seen = c.viewer!.received.filter((f) => f.at > downAt).map((f) => f.at);
+        const longestGap = Math.max(0, ...seen.slice(1).map((t, i) => t - seen[i]!));
+        console.log('cluster redis restart', JSON.stringify({ host, epoch, after: { host: c.server.supervisor.hostOf(c.room), epoch: c.server.supervisor.epochOf(c.room) }, framesSinceDown: seen.length, longestGapMs: Math.round(longestGap) }));
+        assert.equal(c.server.supervisor.hostOf(c.room), host, 'the same host');
+        assert.equal(c.server.supervisor.epochOf(c.room), epoch, 'the same placement: nothing was placed again');
+        assert.doesNotMatch((await c.server.metrics.render()).body, /reenact_cluster_failovers_total [1-9]/);
+        assert.ok(longestGap < 1000, 'the media never went through Redis: the video kept going');
+        const store = await ClusterStore.connect({ url: own.url, prefix: c.prefix });
+        const hostsNow = await store.hosts();
+        await store.close();
+        assert.deepEqual(hostsNow.map((h) => h.id), ['hostG', 'hostH'], 'both hosts renewed their records');
       });
-      assert.deepEqual(hostsNow.map((h) => h.id), ['hostG', 'hostH'], 'both hosts renewed their records');
     } finally {
-      viewer?.close();
-      actor?.stop();
-      await server.close();
-      await Promise.all(hosts.map(stopHost));
       await own.stop();
       redis = saved;
       await rm(dir, { recursive: true, force: true });
-      await settleWrtc();
     }
   });
 
   it('with every slot taken a session waits, and starts when a host joins', async () => {
-    const prefix = `c${++prefixN}:`;
-    const server = await edge(prefix);
-    const hosts: Host[] = [];
-    let actor: FootageActor | undefined;
-    let viewer: StampViewer | undefined;
-    try {
-      const room = 'cl3';
-      actor = await FootageActor.start({ url: server.url, token: server.tokens.sign(room, 'actor'), clip, durationMs: 200_000 });
-      await waitFor(() => server.supervisor.sessionState(room) === 'waiting', 10_000, 'the session to wait');
-      // The cluster's state reaches /healthz and the metrics within one read (every 2 s).
-      await new Promise((r) => setTimeout(r, 2500));
-      const health = (await (await fetch(`${server.url}/healthz`)).json()) as { cluster?: { waiting?: number; slots?: number } };
-      assert.deepEqual({ waiting: health.cluster?.waiting, slots: health.cluster?.slots }, { waiting: 1, slots: 0 });
-      assert.match((await server.metrics.render()).body, /reenact_cluster_sessions_waiting 1/);
-      const joinedAt = performance.now();
-      hosts.push(startHost('late', prefix));
-      viewer = await StampViewer.start({ url: server.url, token: server.tokens.sign(room, 'viewer') });
-      await viewer.firstFrame(60_000);
-      console.log('cluster waiting', JSON.stringify({ firstFrameAfterHostStartMs: Math.round(performance.now() - joinedAt) }));
-      assert.equal(server.supervisor.hostOf(room), 'late');
-      assert.equal(server.supervisor.sessionState(room), 'running');
-    } finally {
-      viewer?.close();
-      actor?.stop();
-      await server.close();
-      await Promise.all(hosts.map(stopHost));
-      await settleWrtc();
-    }
+    await withCluster(
+      [],
+      'cl3',
+      async (c) => {
+        await waitFor(() => c.server.supervisor.sessionState(c.room) === 'waiting', 10_000, 'the session to wait');
+        // The cluster's state reaches /healthz and the metrics within one read (every 2 s).
+        await new Promise((r) => setTimeout(r, 2500));
+        const health = (await (await fetch(`${c.server.url}/healthz`)).json()) as { cluster?: { waiting?: number; slots?: number } };
+        assert.deepEqual({ waiting: health.cluster?.waiting, slots: health.cluster?.slots }, { waiting: 1, slots: 0 });
+        assert.match((await c.server.metrics.render()).body, /reenact_cluster_sessions_waiting 1/);
+        const joinedAt = performance.now();
+        c.hosts.push(startHost('late', c.prefix));
+        c.viewer = await StampViewer.start({ url: c.server.url, token: c.server.tokens.sign(c.room, 'viewer') });
+        await c.viewer.firstFrame(60_000);
+        console.log('cluster waiting', JSON.stringify({ firstFrameAfterHostStartMs: Math.round(performance.now() - joinedAt) }));
+        assert.equal(c.server.supervisor.hostOf(c.room), 'late');
+        assert.equal(c.server.supervisor.sessionState(c.room), 'running');
+      },
+      false,
+    );
   });
 });

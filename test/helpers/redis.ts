@@ -3,7 +3,7 @@
  * a free loopback port with no persistence, stopped (SIGTERM, then SIGKILL) by stop().
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from '../../loadtest/server-child.ts';
 
 export interface TestRedis {
   url: string;
@@ -15,17 +15,6 @@ export interface TestRedis {
 
 export function redisAvailable(): boolean {
   return spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).status === 0;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 /**

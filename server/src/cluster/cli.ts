@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.ts';
 import { rootLogger } from '../logger.ts';
 import { ReenactorAgent } from './agent.ts';
+import { onStopSignals } from '../util/stop-signals.ts';
 
 const USAGE = 'usage: npm run agent -- --redis redis://host:6379 --slots N [--id ID] [--prefix reenact:] [--heartbeat-ms 2000] [--ttl-ms 6000]';
 const log = rootLogger.child('agent-cli');
@@ -38,21 +39,8 @@ try {
   const args = parse();
   const config = loadConfig();
   const agent = await ReenactorAgent.start({ redisUrl: args.redis, prefix: args.prefix, id: args.id, slots: args.slots, heartbeatMs: args.heartbeatMs, ttlMs: args.ttlMs, config, log: rootLogger });
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info(signal === 'SIGTERM' ? 'draining' : 'stopping', { signal, sessions: agent.sessions });
-    (signal === 'SIGTERM' ? agent.drain(config.drainGraceMs) : agent.close()).then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error('shutdown failed', { err });
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  // SIGTERM drains (hands sessions over, REENACT_DRAIN_GRACE_MS at most); SIGINT or a second signal stops at once.
+  onStopSignals({ drain: () => agent.drain(config.drainGraceMs), close: () => agent.close(), log, fields: () => ({ sessions: agent.sessions }) });
 } catch (err) {
   console.error(`agent: ${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
   process.exit(2);

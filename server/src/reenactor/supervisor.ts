@@ -15,13 +15,12 @@ import type { Metrics } from '../metrics/metrics.ts';
 import { TypedEmitter } from '../util/emitter.ts';
 import { ErrorCodes, type ErrorCode } from '../../../shared/errors.ts';
 import type { SessionOptions, SessionState, SessionStatsData } from '../../../shared/protocol.ts';
-import type { ChildMessage, SessionControl, SessionSource, SessionSpec, SessionStats } from './ipc.ts';
+import type { ChildMessage, SessionControl, SessionSource, SessionSpec } from './ipc.ts';
 import { CodedError } from '../../../shared/errors.ts';
 import { ChildHandle, forkReenactorChild, RemoteChild } from './child-handle.ts';
-import type { EdgeLink, HostToEdge } from '../cluster/edge-link.ts';
-import type { Placement } from '../cluster/store.ts';
-
-
+import type { EdgeLink } from '../cluster/edge-link.ts';
+import { ClusterPlacement } from './cluster-placement.ts';
+import { recordHeartbeat } from './heartbeat-stats.ts';
 
 export interface SupervisorEvents {
   sessionstate: [roomId: string, state: SessionState, code?: ErrorCode, message?: string];
@@ -71,11 +70,8 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
   readonly #deps: SupervisorDeps;
   readonly #log: Logger;
   readonly #children: ChildHandle[] = [];
-  /** Cluster mode: each host's child for this edge, by host id. */
-  readonly #remotes = new Map<string, RemoteChild>();
-  /** Cluster mode: sessions waiting for a free slot sit on this handle, which sends nothing. */
-  readonly #waiting = new ChildHandle(-1);
-  readonly #placing = new Set<SessionEntry>();
+  /** Cluster mode: placement on reenactor hosts (null: local children). */
+  readonly #cluster: ClusterPlacement<SessionEntry> | null;
   readonly #sessions = new Map<string, SessionEntry>();
   readonly #watchdog: NodeJS.Timeout;
   #controlSeq = 0;
@@ -90,12 +86,19 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
     this.#log = deps.log.child('supervisor');
     this.#watchdog = setInterval(() => this.#checkHeartbeats(), 1000);
     this.#watchdog.unref();
-    const cluster = deps.cluster;
-    if (cluster) {
-      cluster.on('message', (host, msg) => this.#onHostMessage(host, msg));
-      cluster.on('moved', (room, to) => this.#onMoved(room, to));
-      cluster.on('tick', () => void this.#retryWaiting());
-    }
+    this.#cluster = deps.cluster
+      ? new ClusterPlacement<SessionEntry>({
+          link: deps.cluster,
+          metrics: deps.metrics,
+          log: this.#log,
+          sessions: () => this.#sessions.values(),
+          session: (room) => this.#sessions.get(room),
+          setState: (e, state, code, message) => this.#setState(e, state, code, message),
+          spec: (e) => this.#spec(e),
+          onMessage: (child, msg) => this.#onMessage(child, msg),
+          sessionMoved: deps.sessionMoved,
+        })
+      : null;
   }
 
   /** Cluster mode: the epoch of a room's current placement; an edge refuses a reenactor token with another. */
@@ -149,87 +152,12 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
       if (existing.producerId === producerId) return;
       this.stopSession(roomId);
     }
-    const child = this.#deps.cluster ? this.#waiting : this.#place();
+    const child = this.#cluster ? this.#cluster.waiting : this.#place();
     const entry: SessionEntry = { roomId, producerId, source, child, state: 'starting', settings: { ...settings, options: { ...settings.options } }, degradeLevel: 0 };
     this.#sessions.set(roomId, entry);
     this.#setState(entry, 'starting');
-    if (this.#deps.cluster) void this.#placeRemote(entry);
+    if (this.#cluster) void this.#cluster.place(entry);
     else if (child.ready) child.send({ type: 'start', spec: this.#spec(entry) });
-  }
-
-  /** Cluster mode: places the session on a host, or leaves it waiting (state 'waiting') for the next tick. */
-  async #placeRemote(entry: SessionEntry): Promise<void> {
-    const cluster = this.#deps.cluster;
-    if (!cluster || this.#placing.has(entry)) return;
-    this.#placing.add(entry);
-    let p: Placement | null = null;
-    const t0 = performance.now();
-    try {
-      p = await cluster.place(entry.roomId);
-      this.#deps.metrics.placementSeconds.observe((performance.now() - t0) / 1000);
-    } catch (err) {
-      this.#log.warn('placement failed; the session retries', { room: entry.roomId, err: err instanceof Error ? err.message : String(err) });
-    } finally {
-      this.#placing.delete(entry);
-    }
-    if (this.#sessions.get(entry.roomId) !== entry) {
-      if (p) void cluster.release(entry.roomId, p.epoch);
-      return;
-    }
-    if (!p) {
-      if (entry.state !== 'waiting') this.#setState(entry, 'waiting', ErrorCodes.BUSY, 'waiting for a renderer: every reenactor host is busy');
-      return;
-    }
-    if (entry.state === 'waiting') this.#setState(entry, 'starting');
-    this.#assign(entry, p);
-  }
-
-  #assign(entry: SessionEntry, p: Placement): void {
-    const child = this.#remote(p.host);
-    entry.child = child;
-    entry.epoch = p.epoch;
-    if (child.ready) child.send({ type: 'start', spec: this.#spec(entry) });
-    else child.send({ type: 'hello' });
-  }
-
-  #remote(host: string): RemoteChild {
-    let r = this.#remotes.get(host);
-    if (!r) {
-      r = new RemoteChild(1000 + this.#remotes.size, host, (msg) => this.#deps.cluster?.send(host, msg));
-      this.#remotes.set(host, r);
-    }
-    return r;
-  }
-
-  #onHostMessage(host: string, msg: HostToEdge['msg']): void {
-    const child = this.#remote(host);
-    if (msg.type === 'handedOver') {
-      if (this.#sessions.get(msg.room)?.child === child) this.#onMoved(msg.room, msg.to, 'handover');
-      return;
-    }
-    if (msg.type !== 'childExit') return this.#onMessage(child, msg);
-    child.ready = false;
-    for (const s of this.#sessions.values()) if (s.child === child) this.#setState(s, 'restarting', ErrorCodes.REENACTOR_RESTARTING, 'reenactor restarting');
-  }
-
-  /** A session moved off a dead (or draining) host: its old reenactor peer goes, and it starts on the new host (or waits). */
-  #onMoved(room: string, to: Placement | null, why: 'failover' | 'handover' = 'failover'): void {
-    const entry = this.#sessions.get(room);
-    if (!entry) return;
-    this.#deps.sessionMoved?.(room);
-    if (why === 'failover') this.#deps.metrics.clusterFailovers.inc();
-    if (!to) {
-      entry.child = this.#waiting;
-      entry.epoch = undefined;
-      this.#setState(entry, 'waiting', ErrorCodes.BUSY, 'the reenactor host was lost and no other has a free slot');
-      return;
-    }
-    this.#setState(entry, 'restarting', ErrorCodes.REENACTOR_RESTARTING, why === 'failover' ? 'the reenactor host was lost; the session moves to another' : 'the reenactor host is draining; the session moves to another');
-    this.#assign(entry, to);
-  }
-
-  async #retryWaiting(): Promise<void> {
-    for (const entry of [...this.#sessions.values()]) if (entry.child === this.#waiting) await this.#placeRemote(entry);
   }
 
   /**
@@ -283,9 +211,7 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
     if (!entry) return;
     this.#sessions.delete(roomId);
     entry.child.send({ type: 'stop', sessionId: roomId });
-    if (this.#deps.cluster && (entry.epoch !== undefined || entry.child === this.#waiting)) {
-      this.#deps.cluster.release(roomId, entry.epoch ?? 0).catch((err: unknown) => this.#log.warn('could not release a placement', { room: roomId, err }));
-    }
+    this.#cluster?.release(entry);
     this.#updateSessionGauge();
   }
 
@@ -293,15 +219,7 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#watchdog);
-    const cluster = this.#deps.cluster;
-    if (cluster) {
-      await Promise.all(
-        [...this.#sessions.values()].map((e) => {
-          e.child.send({ type: 'stop', sessionId: e.roomId });
-          return cluster.release(e.roomId, e.epoch ?? 0).catch(() => false);
-        }),
-      );
-    }
+    await this.#cluster?.releaseAll([...this.#sessions.values()]);
     this.#sessions.clear();
     await Promise.all(
       this.#children.map(
@@ -429,79 +347,26 @@ export class ReenactorSupervisor extends TypedEmitter<SupervisorEvents> {
       }
       case 'heartbeat':
         child.lastHeartbeat = Date.now();
-        this.#recordStats(child, msg);
+        recordHeartbeat(
+          {
+            metrics: this.#deps.metrics,
+            entry: (id) => {
+              const e = this.#sessions.get(id);
+              return e && e.child === child ? e : undefined;
+            },
+            maxDegradeLevel: () => Math.max(0, ...[...this.#sessions.values()].map((e) => e.degradeLevel)),
+            stats: (id, data) => this.safeEmit('sessionstats', id, data),
+            degrade: (id, level, reason) => this.safeEmit('degradechanged', id, level, reason),
+          },
+          child,
+          msg,
+        );
         break;
       default: {
         const never: never = msg;
         this.#log.warn('unknown child message', { type: String((never as { type: unknown }).type) });
       }
     }
-  }
-
-  #recordStats(child: ChildHandle, hb: Extract<ChildMessage, { type: 'heartbeat' }>): void {
-    const m = this.#deps.metrics;
-    const name = `reenactor-${child.index}`;
-    m.eventLoopLagSeconds.set({ process: name }, hb.loopLagP99Ms / 1000);
-    m.childCpuSeconds.set({ process: name }, (hb.cpuUserUs + hb.cpuSystemUs) / 1e6);
-    m.childRssBytes.set({ process: name }, hb.rssBytes);
-    let fpsIn = 0;
-    let fpsOut = 0;
-    for (const s of hb.sessions) {
-      const f = this.#recordSession(child, s);
-      fpsIn += f.fpsIn;
-      fpsOut += f.fpsOut;
-    }
-    m.fps.set({ direction: 'in' }, fpsIn);
-    m.fps.set({ direction: 'out' }, fpsOut);
-    m.degradeLevel.set(Math.max(0, ...[...this.#sessions.values()].map((e) => e.degradeLevel)));
-  }
-
-  /** Feeds one session's heartbeat stats into metrics and the room; returns its fps over the interval. */
-  #recordSession(child: ChildHandle, s: SessionStats): { fpsIn: number; fpsOut: number } {
-    const m = this.#deps.metrics;
-    const prev = child.lastStats.get(s.sessionId) ?? { framesIn: 0, framesOut: 0, dropped: {} };
-    const fpsIn = Math.max(0, s.framesIn - prev.framesIn);
-    const fpsOut = Math.max(0, s.framesOut - prev.framesOut);
-    const entry = this.#sessions.get(s.sessionId);
-    if (entry && entry.child === child) {
-      if (s.degradeLevel !== entry.degradeLevel) {
-        entry.degradeLevel = s.degradeLevel;
-        this.safeEmit('degradechanged', s.sessionId, s.degradeLevel, s.degradeLevel > 0 ? 'over the frame budget' : 'recovered');
-      }
-      const sorted = [...s.serverMs].sort((a, b) => a - b);
-      const pct = (p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
-      const drops: Record<string, number> = {};
-      for (const [reason, n] of Object.entries(s.dropped)) drops[reason] = Math.max(0, n - (prev.dropped[reason] ?? 0));
-      this.safeEmit('sessionstats', s.sessionId, {
-        fpsIn,
-        fpsOut,
-        serverMsP50: pct(0.5),
-        serverMsP95: pct(0.95),
-        degradeLevel: s.degradeLevel,
-        drops,
-        face: s.face,
-        notice: s.notice,
-        targetId: s.targetId,
-        ...(s.audio ? { audioDelayMs: s.audio.delayMs } : {}),
-      });
-    }
-    m.framesIn.inc(Math.max(0, s.framesIn - prev.framesIn));
-    m.framesOut.inc(Math.max(0, s.framesOut - prev.framesOut));
-    for (const [reason, n] of Object.entries(s.dropped)) m.framesDropped.inc({ reason }, Math.max(0, n - (prev.dropped[reason] ?? 0)));
-    for (const [stage, values] of Object.entries(s.stageMs)) for (const v of values) m.stageSeconds.observe({ stage }, v / 1000);
-    for (const v of s.serverMs) m.serverLatencySeconds.observe(v / 1000);
-    if (s.audio) {
-      const a = s.audio;
-      const was = prev.audio;
-      m.audioFrames.inc({ direction: 'in' }, Math.max(0, a.chunksIn - (was?.chunksIn ?? 0)));
-      m.audioFrames.inc({ direction: 'out' }, Math.max(0, a.chunksOut - (was?.chunksOut ?? 0)));
-      m.audioAdjustments.inc({ kind: 'inserted' }, Math.max(0, a.inserted - (was?.inserted ?? 0)));
-      m.audioAdjustments.inc({ kind: 'dropped' }, Math.max(0, a.dropped - (was?.dropped ?? 0)));
-      m.audioDelaySeconds.observe(a.delayMs / 1000);
-      m.audioSyncErrorSeconds.observe(Math.abs(a.delayMs - a.targetMs) / 1000);
-    }
-    child.lastStats.set(s.sessionId, { framesIn: s.framesIn, framesOut: s.framesOut, dropped: s.dropped, audio: s.audio });
-    return { fpsIn, fpsOut };
   }
 
   #checkHeartbeats(): void {
