@@ -77,8 +77,6 @@ export class EdgeLink extends TypedEmitter<EdgeLinkEvents> {
     const bus = await ClusterBus.connect(opts.url, prefix);
     const edgeId = opts.edgeId ?? `edge-${randomBytes(4).toString('hex')}`;
     const link = new EdgeLink(store, bus, edgeId, opts.tickMs ?? 500, opts.reapGraceMs ?? 6000, opts.log.child('cluster', { edge: edgeId }));
-    // Hosts alive before this edge started need no grace.
-    store.readySince = 0;
     await bus.subscribe(bus.edgeChannel(edgeId), (raw) => {
       const m = raw as Partial<HostToEdge>;
       if (typeof m.host === 'string' && m.msg && typeof m.msg === 'object' && typeof (m.msg as { type?: unknown }).type === 'string') link.safeEmit('message', m.host, m.msg);

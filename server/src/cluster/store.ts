@@ -60,8 +60,8 @@ export class ClusterStore {
   readonly #client: Client;
   readonly prefix: string;
   readonly #maxLoad: number;
-  /** When the connection last became ready (after a start or a Redis restart), ms since the epoch. */
-  readySince = Date.now();
+  /** When the connection last came back after a loss (a Redis restart, a partition), ms since the epoch; 0 before any. */
+  readySince = 0;
 
   private constructor(client: Client, prefix: string, maxLoad: number) {
     this.#client = client;

@@ -60,6 +60,8 @@ export class ModelBatcher {
   readonly #inSize: number;
   readonly #outSizes: number[];
   #pending: Pending[] = [];
+  /** The stacked input of a batch, reused: one call runs at a time when gathering. */
+  #stack = new Float32Array(0);
   /** Cancels the scheduled flush of an idle batcher, when one is scheduled. */
   #cancel: (() => void) | null = null;
   #running = false;
@@ -130,7 +132,8 @@ export class ModelBatcher {
       let stacked: Float32Array;
       if (n === 1) stacked = batch[0]!.input;
       else {
-        stacked = new Float32Array(this.#inSize * n);
+        if (this.#stack.length < this.#inSize * n) this.#stack = new Float32Array(this.#inSize * this.#opts.maxBatch);
+        stacked = this.#stack.subarray(0, this.#inSize * n);
         batch.forEach((p, i) => stacked.set(p.input, i * this.#inSize));
       }
       const result = await this.#run({ [this.#input.name]: new ort.Tensor('float32', stacked, [n, ...this.#input.shape.slice(1)]) });

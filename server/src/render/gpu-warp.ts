@@ -79,6 +79,7 @@ export class GpuWarp {
   #indices: GPUBuffer | null = null;
   #vertexData = new Float32Array(0);
   #indexData = new Uint32Array(0);
+  readonly #sizes = new Float32Array(4);
   #closed = false;
   /** The adapter, in words (vendor, architecture, description). */
   readonly adapter: string;
@@ -158,7 +159,8 @@ export class GpuWarp {
     }
     dev.queue.writeBuffer(this.#vertices, 0, this.#vertexData, 0, nv * 4);
     dev.queue.writeBuffer(this.#indices, 0, this.#indexData, 0, count * 3);
-    dev.queue.writeBuffer(canvas.uniform, 0, new Float32Array([dst.width, dst.height, target.width, target.height]));
+    this.#sizes.set([dst.width, dst.height, target.width, target.height]);
+    dev.queue.writeBuffer(canvas.uniform, 0, this.#sizes);
     let bind = target.bind.get(dst.width * 65536 + dst.height);
     if (!bind) {
       bind = dev.createBindGroup({
