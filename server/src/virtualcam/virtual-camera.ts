@@ -25,7 +25,11 @@ import { openAudioOutput, type AudioOutput, type AudioTarget } from './audio-out
 import type { Notification } from '../../../shared/protocol.ts';
 import type { Logger } from '../logger.ts';
 import { blackFrame, fitInto, i420Bytes } from './i420.ts';
+import { PcmConverter } from './pcm-convert.ts';
 import { V4l2Output, Y4mOutput, type FrameOutput } from './outputs.ts';
+
+/** The sound's output rate (Opus's own), whatever rate the first chunks come at. */
+const OUTPUT_RATE = 48_000;
 
 export type OutputTarget = { kind: 'y4m'; path: string } | { kind: 'v4l2'; device: string };
 
@@ -104,6 +108,8 @@ export class VirtualCamera {
   #producerId: string | undefined;
   #audioSink: InstanceType<typeof RTCAudioSink> | undefined;
   #audioOut: AudioOutput | undefined;
+  /** Brings every chunk to the output's format, made with the output. */
+  #pcm = new PcmConverter(OUTPUT_RATE, 1);
   /** The one-slot mailbox between the sink and the pacer; #fresh says it holds a frame not yet written. */
   #in: I420Frame = { width: 0, height: 0, data: new Uint8Array(0) };
   #fresh = false;
@@ -258,16 +264,20 @@ export class VirtualCamera {
     // The sound starts with the picture: chunks before the first output frame are not kept.
     if (this.#ended || !target || this.#stats.framesOut === 0) return;
     if (!this.#audioOut) {
-      const out = openAudioOutput(target, { sampleRate: d.sampleRate, channels: d.channelCount });
+      // One fixed rate (Opus's 48 kHz) whatever the first chunk says: the first chunks can come at 16 kHz.
+      const fmt = { sampleRate: OUTPUT_RATE, channels: d.channelCount };
+      this.#pcm = new PcmConverter(fmt.sampleRate, fmt.channels);
+      const out = openAudioOutput(target, fmt);
       this.#audioOut = out;
       void out.failed.then((message) => this.#end({ kind: 'output-failed', message }));
-      const leadFrames = Math.max(0, Math.round(((performance.now() - this.#t0) / 1000) * d.sampleRate) - d.numberOfFrames);
-      if (leadFrames > 0) out.write(new Int16Array(leadFrames * d.channelCount));
-      this.#stats.audioLeadMs = (leadFrames * 1000) / d.sampleRate;
-      this.#log.info('writing sound', { to: out.description, sampleRate: d.sampleRate, channels: d.channelCount });
+      const chunkFrames = Math.round((d.numberOfFrames * OUTPUT_RATE) / d.sampleRate);
+      const leadFrames = Math.max(0, Math.round(((performance.now() - this.#t0) / 1000) * OUTPUT_RATE) - chunkFrames);
+      if (leadFrames > 0) out.write(new Int16Array(leadFrames * fmt.channels));
+      this.#stats.audioLeadMs = (leadFrames * 1000) / OUTPUT_RATE;
+      this.#log.info('writing sound', { to: out.description, sampleRate: OUTPUT_RATE, channels: fmt.channels, firstChunkRate: d.sampleRate });
     }
     // The output copies what it keeps (the sink reuses its buffer).
-    if (this.#audioOut.write(d.samples)) this.#stats.audioChunks++;
+    if (this.#audioOut.write(this.#pcm.convert(d))) this.#stats.audioChunks++;
     else this.#stats.audioRefused++;
   }
 
