@@ -89,7 +89,11 @@ describe('fidelity matrix: every driver (neutral starts and talkers) onto every 
     assert.ok(stat(p, 'eye r (worse eye)').share >= 0.85, `eye r share ${stat(p, 'eye r (worse eye)').share} [0.92; 0.79]`);
     assert.ok(stat(p, 'pose err (worst axis, °)').share >= 0.85, `pose ≤ 2° share ${stat(p, 'pose err (worst axis, °)').share} [0.94; 0.97]`);
     assert.ok(stat(p, 'pose err (worst axis, °)').median <= 1.3, `median pose error ${stat(p, 'pose err (worst axis, °)').median} [1.03; 1.05]`);
-    assert.ok(stat(p, 'yaw gain').median >= 0.8, `median yaw gain ${stat(p, 'yaw gain').median} [0.87; 0.87]`);
+    // Turns are shown in full since enrollment measures each target's pose gain (pose-gain.ts): [1.05; 0.87 before].
+    const yaw = stat(p, 'yaw gain');
+    assert.ok(yaw.median >= 0.95 && yaw.median <= 1.15, `median yaw gain ${yaw.median} [1.05; 0.87]`);
+    assert.ok(yaw.share >= 0.85, `yaw gain ≥ 0.9 on ${yaw.share} of turning pairs [0.96; 0.37]`);
+    assert.ok(yaw.worst >= 0.8, `worst yaw gain ${yaw.worst} (${yaw.worstPair}) [0.88; 0.70]`);
     assert.ok(stat(p, 'jitter ratio').median <= 1, `median jitter ratio ${stat(p, 'jitter ratio').median} [0.73; 0.67]`);
     // The worst case may not get worse than the previous renderer's (2.40×, d3 → s10).
     assert.ok(stat(p, 'jitter ratio').worst <= 2.4, `worst jitter ratio ${stat(p, 'jitter ratio').worst} (${stat(p, 'jitter ratio').worstPair}) [2.27; 2.19]`);
@@ -108,10 +112,10 @@ describe('fidelity matrix: every driver (neutral starts and talkers) onto every 
   it('the independent dlib grader agrees: mouth, open/closed, pose and turn gain distributions hold', { timeout: 10_000 }, () => {
     const p = matrix!.byGrader.get('dlib')!;
     assert.equal(p.size, 72);
-    assert.ok(stat(p, 'mouth r').median >= 0.88, `median mouth r ${stat(p, 'mouth r').median} [0.910; 0.844]`);
+    assert.ok(stat(p, 'mouth r').median >= 0.88, `median mouth r ${stat(p, 'mouth r').median} [0.896; 0.910 before the pose gain; 0.844]`);
     assert.ok(stat(p, 'open/closed agreement').share >= 0.8, `open/closed share ${stat(p, 'open/closed agreement').share} [0.89; 0.85]`);
     assert.ok(stat(p, 'pose err (worst axis, °)').median <= 1.9, `median pose error ${stat(p, 'pose err (worst axis, °)').median} [1.64; 1.63]`);
-    assert.ok(stat(p, 'yaw gain').median >= 0.75, `median yaw gain ${stat(p, 'yaw gain').median} [0.85; 0.86]`);
+    assert.ok(stat(p, 'yaw gain').median >= 0.9, `median yaw gain ${stat(p, 'yaw gain').median} [1.01; 0.85 before the pose gain]`);
     // dlib's frontal HOG detector misses the 34°-turned s10 painting in part of its frames.
     assert.ok(stat(p, 'detection').share >= 0.85, `detection share ${stat(p, 'detection').share} [0.97]`);
   });

@@ -29,7 +29,7 @@ import { LIP_IDS, MouthLibrary } from './mouth-library.ts';
 import { warpTriangles, type RgbaImage } from './raster.ts';
 import type { GpuWarp } from './gpu-warp.ts';
 import { frontalCanonical } from './actor-calibration.ts';
-import { DEFAULT_RETARGET, LID_TRAVEL, Retargeter, type DriveState, type RetargetParams } from './retarget.ts';
+import { DEFAULT_RETARGET, LID_TRAVEL, Retargeter, type DriveState, type DrivenFrame, type RetargetParams } from './retarget.ts';
 import type { EnrolledTarget } from './target.ts';
 import { EYES, FACE_OVAL, LIPS_LOWER_INNER, LIPS_UPPER_INNER } from './topology.ts';
 
@@ -204,7 +204,7 @@ export class GeometricRenderer implements Renderer {
       ringFollow[k * 2] = 1 - 0.6 * down;
       ringFollow[k * 2 + 1] = 0.35 - 0.25 * down;
     });
-    this.#scene = { target, geo, mesh, srcPts, retarget: new Retargeter(geo, this.#opts.retarget, weights, this.#frontal ?? undefined, target.landmarks), eyes, mouth, library, srcMouthGap, srcSign, ringFollow };
+    this.#scene = { target, geo, mesh, srcPts, retarget: new Retargeter(geo, this.#opts.retarget, weights, this.#frontal ?? undefined, target.landmarks, target.poseGain), eyes, mouth, library, srcMouthGap, srcSign, ringFollow };
     this.#logger.debug('target enrolled', { mesh: mesh.source, triangles: triCount, library: library?.size ?? 0 });
   }
 
@@ -259,7 +259,20 @@ export class GeometricRenderer implements Renderer {
   /** The synchronous core of render(), warping on the CPU, for worker loops and benchmarks. */
   renderSync(actor: FaceTrack | null, out: Uint8Array, timeMs?: number): RenderInfo {
     const t0 = performance.now();
-    const { sc, d } = this.#drive(actor, out, timeMs);
+    return this.#warpSync(this.#drive(actor, out, timeMs), out, t0);
+  }
+
+  /**
+   * The target's neutral turned by this rotation (degrees), on the CPU; the actor state is kept.
+   * For measuring what the warp shows of a turn (pose-gain.ts); `compensated`: commanded over the
+   * target's pose gain, as a drive is.
+   */
+  renderPoseSync(yawDeg: number, pitchDeg: number, rollDeg: number, out: Uint8Array, compensated = false): RenderInfo {
+    const t0 = performance.now();
+    return this.#warpSync(this.#place(out, (r) => r.posed(yawDeg, pitchDeg, rollDeg, compensated)), out, t0);
+  }
+
+  #warpSync({ sc, d }: { sc: Scene; d: DrivenFrame }, out: Uint8Array, t0: number): RenderInfo {
     const img = this.#outImg;
     img.data = out;
     warpTriangles(sc.target.image, sc.srcPts, img, this.#dstPts, sc.mesh.triangles, this.#order);
@@ -271,12 +284,17 @@ export class GeometricRenderer implements Renderer {
   }
 
   /** Retargets the actor's frame and places the warp's destination points and draw order. */
-  #drive(actor: FaceTrack | null, out: Uint8Array, timeMs?: number): { sc: Scene; d: ReturnType<Retargeter['update']> } {
+  #drive(actor: FaceTrack | null, out: Uint8Array, timeMs?: number): { sc: Scene; d: DrivenFrame } {
+    return this.#place(out, (r) => r.update(actor, timeMs ?? actor?.timeMs ?? 0));
+  }
+
+  /** Places the warp's destination points and draw order for the frame the retargeter drives. */
+  #place(out: Uint8Array, drive: (r: Retargeter) => DrivenFrame): { sc: Scene; d: DrivenFrame } {
     this.#assertOpen();
     const sc = this.#scene;
     if (!sc) throw new RenderError('E_RENDER_NOT_ENROLLED', 'render() before enroll()');
     if (out.length !== this.size * this.size * 4) throw new RenderError('E_RENDER_BAD_ARG', `out has ${out.length} bytes, expected ${this.size * this.size * 4}`);
-    const d = sc.retarget.update(actor, timeMs ?? actor?.timeMs ?? 0);
+    const d = drive(sc.retarget);
     this.#unfold(sc, d.points, d.posePoints);
     const dst = this.#dstPts, src = sc.srcPts, T = sc.geo.points;
     for (let i = 0; i < LANDMARK_SLOTS; i++) {
@@ -305,7 +323,7 @@ export class GeometricRenderer implements Renderer {
   }
 
   /** Paints what a warp cannot show (lids, mouth interior) over the warped square. */
-  #finish(sc: Scene, d: ReturnType<Retargeter['update']>, img: RgbaImage, t0: number): RenderInfo {
+  #finish(sc: Scene, d: DrivenFrame, img: RgbaImage, t0: number): RenderInfo {
     // Lids.
     EYES.forEach((eye, e) => {
       const f = this.#eyeFrames[e]!;

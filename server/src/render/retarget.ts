@@ -21,12 +21,14 @@ import {
   applySimilarity, clamp, eulerToMat3, fitSimilarity, mat3, mat3Mul, mat3ToEuler, mat3Transpose, newSimilarityFit, smoothstep, softLimit,
 } from './geometry.ts';
 import { LANDMARK_SLOTS } from './mesh.ts';
-import { EYES, FACE_OVAL, MESH_POINTS, STABLE_POINTS } from './topology.ts';
+import { EYES, MESH_POINTS, STABLE_POINTS } from './topology.ts';
 import { eyeOpenness, irisOffset, placeMissingIris, type TargetGeometry } from './face-measure.ts';
 import { driveLids, type LidParams } from './retarget-lids.ts';
 import { Proportions, separateLips } from './retarget-proportions.ts';
+import { limitAngle, poseCompensation, targetRelief, targetRestRotation, transformAbout, type PoseGain } from './retarget-pose.ts';
 
 export { LID_TRAVEL, lidClosure } from './retarget-lids.ts';
+export { gainDiagonal, limitAngle, POSE_GAIN_RANGE, poseCompensation, targetRelief, type PoseGain } from './retarget-pose.ts';
 
 export interface RetargetParams extends LidParams, CalibrationParams {
   /**
@@ -130,21 +132,13 @@ export interface DrivenFrame {
   state: DriveState;
 }
 
+const IDENTITY3 = Float64Array.of(1, 0, 0, 0, 1, 0, 0, 0, 1);
+
 /** Pose vector: yaw, pitch, roll (radians), dx, dy (actor IODs), log-scale. */
 const POSE_N = 6;
 /** Refresh the proportions this often (frames) while the rest is young, then every PROP_LATE frames. */
 const PROP_EARLY = 15;
 const PROP_LATE = 150;
-
-/**
- * Identity up to `linear`, then eased toward `max` (continuous slope at the knee).
- */
-export function limitAngle(x: number, linear: number, max: number): number {
-  const a = Math.abs(x);
-  if (a <= linear || max <= linear) return a <= max ? x : Math.sign(x) * max;
-  const room = max - linear;
-  return Math.sign(x) * (linear + room * Math.tanh((a - linear) / room));
-}
 
 export class Retargeter {
   readonly #params: RetargetParams;
@@ -181,6 +175,8 @@ export class Retargeter {
   readonly #center: Float64Array;
   /** Share of the target's own lip gap lip zero shuts (the actor's rest always has shut lips). */
   readonly #lipShut: number;
+  /** Commanded angles per shown angles (3×3, the inverse of the target's measured PoseGain). */
+  readonly #poseComp: Float64Array;
 
   /**
    * deltaWeights: per-landmark gain on the transferred expression (468). The
@@ -188,9 +184,11 @@ export class Retargeter {
    * their "expression" is mostly pose leakage: the renderer damps them.
    * frontal: the canonical face in image axes (actor-calibration frontalCanonical); without it
    * the first face seen is taken as frontal.
+   * poseGain: what this target's warp shows of a commanded rotation (pose-gain.ts); none: all of it.
    */
   constructor(
     target: TargetGeometry, params: Partial<RetargetParams> = {}, deltaWeights?: Float64Array, frontal?: Float64Array, targetLandmarks?: Float64Array,
+    poseGain?: PoseGain | null,
   ) {
     this.#params = { ...DEFAULT_RETARGET, ...params };
     this.#target = target;
@@ -205,6 +203,7 @@ export class Retargeter {
     this.#props = new Proportions(target);
     ({ relief: this.#relief, center: this.#center } = targetRelief(target, frontal));
     this.#lipShut = lipZeroShare(0, target.mouthGap);
+    this.#poseComp = poseCompensation(poseGain);
     this.#targetRestT = targetRestRotation(targetLandmarks ?? target.points, frontal, this.#params.targetPoseCompDeg);
     this.#fDelta = new OneEuroVector(MESH_POINTS * 3, { minCutoffHz: p.minCutoffHz, beta: p.beta, dCutoffHz: 1 }, 3);
     this.#fPose = new OneEuroVector(POSE_N, { minCutoffHz: p.poseMinCutoffHz, beta: p.poseBeta, dCutoffHz: 1 });
@@ -244,6 +243,25 @@ export class Retargeter {
     this.#fPose.reset();
     this.#fEyes.reset();
     this.#refreshTargetMap(true);
+  }
+
+  /**
+   * The target's neutral turned by this rotation (degrees; no limits): what pose-gain.ts renders
+   * to measure what the warp shows. `compensated` commands it as a drive does (over the target's
+   * pose gain), else exactly. Leaves the actor state alone.
+   */
+  posed(yawDeg: number, pitchDeg: number, rollDeg: number, compensated = false): DrivenFrame {
+    this.#compose(true);
+    const out = this.#out, t = this.#target, D2R = Math.PI / 180, depth = this.#params.depthScale;
+    const c = compensated ? this.#poseComp : IDENTITY3;
+    this.#command(yawDeg * D2R, pitchDeg * D2R, rollDeg * D2R, c);
+    transformAbout(out.points, this.#relief, this.#center, this.#rot, 1, 0, 0, depth, out.points);
+    out.exprPoints.set(t.points);
+    transformAbout(t.points, this.#relief, this.#center, this.#rot, 1, 0, 0, depth, out.posePoints);
+    out.yawDeg = yawDeg;
+    out.pitchDeg = pitchDeg;
+    out.rollDeg = rollDeg;
+    return out;
   }
 
   /** Advances one frame. track.landmarks null (or track null) means no face this frame. */
@@ -386,19 +404,27 @@ export class Retargeter {
     driveLids(out, t, eyes, this.#actorIris, p);
     separateLips(pts, t);
     out.exprPoints.set(pts);
-    // Head pose about the target's head centre: one to one within the linear range.
-    const D2R = Math.PI / 180;
+    // Head pose about the target's head centre: one to one within the linear range (as shown: the
+    // command is the shown angle over what this target's warp shows, #poseComp).
+    const D2R = Math.PI / 180, comp = this.#poseComp;
     const yaw = limitAngle(pose[0]!, p.yawLinearDeg * D2R, p.maxYawDeg * D2R);
     const pitch = limitAngle(pose[1]!, p.pitchLinearDeg * D2R, p.maxPitchDeg * D2R);
     const roll = limitAngle(pose[2]!, p.rollLinearDeg * D2R, p.maxRollDeg * D2R);
     out.yawDeg = yaw / D2R;
     out.pitchDeg = pitch / D2R;
     out.rollDeg = roll / D2R;
-    eulerToMat3(yaw, pitch, roll, this.#rot);
+    this.#command(yaw, pitch, roll, comp);
     const shiftX = softLimit(pose[3]!, p.maxShiftIod) * t.iod, shiftY = softLimit(pose[4]!, p.maxShiftIod) * t.iod;
     const s = Math.exp(softLimit(pose[5]!, p.maxScaleChange));
     transformAbout(pts, this.#relief, this.#center, this.#rot, s, shiftX, shiftY, p.depthScale, pts);
     transformAbout(t.points, this.#relief, this.#center, this.#rot, s, shiftX, shiftY, p.depthScale, out.posePoints);
+  }
+
+  /** The rotation commanded for shown angles (radians) through compensation c (3×3), into #rot. */
+  #command(yaw: number, pitch: number, roll: number, c: Float64Array): void {
+    eulerToMat3(
+      c[0]! * yaw + c[1]! * pitch + c[2]! * roll, c[3]! * yaw + c[4]! * pitch + c[5]! * roll, c[6]! * yaw + c[7]! * pitch + c[8]! * roll, this.#rot,
+    );
   }
 
   /** lipZero: the actor's rest has shut lips, so the target's own lip gap is shut too (its share by lipZeroShare). */
@@ -419,70 +445,4 @@ export class Retargeter {
  */
 export function lipZeroShare(actorGap: number, targetGap: number): number {
   return clamp(1 - actorGap / Math.max(targetGap, 1e-6), 0, 1) * smoothstep(0.015, 0.035, targetGap);
-}
-
-/**
- * The part of the target's own head rotation (canonical face → target landmarks) the pose rest
- * takes back: each Euler angle clamped to ±limitDeg. Returns its transpose; identity without a
- * canonical face.
- */
-function targetRestRotation(points: Float64Array, frontal: Float64Array | undefined, limitDeg: number): Float64Array {
-  const out = mat3();
-  if (!frontal) return eulerToMat3(0, 0, 0, out);
-  const fit = fitSimilarity(frontal, points, STABLE_POINTS, newSimilarityFit());
-  const e = new Float64Array(3);
-  mat3ToEuler(fit.rotation, e);
-  const lim = (limitDeg * Math.PI) / 180;
-  eulerToMat3(clamp(e[0]!, -lim, lim), clamp(e[1]!, -lim, lim), clamp(e[2]!, -lim, lim), out);
-  return mat3Transpose(out, mat3());
-}
-
-/**
- * Rotates src about the head centre c (x, y from c; depth from `relief`, the face's own depth
- * per landmark, times `depth`), scales, shifts; writes dst. dst's z is the rotated depth
- * (draw order only).
- */
-function transformAbout(
-  src: Float64Array, relief: Float64Array, c: Float64Array, R: Float64Array, s: number, tx: number, ty: number, depth: number, dst: Float64Array,
-): void {
-  const cx = c[0]!, cy = c[1]!, cz = c[2]!;
-  for (let i = 0; i < LANDMARK_SLOTS; i++) {
-    const x = src[i * 3]! - cx, y = src[i * 3 + 1]! - cy, z = (relief[i]! - cz) * depth;
-    dst[i * 3] = cx + tx + s * (R[0]! * x + R[1]! * y + R[2]! * z);
-    dst[i * 3 + 1] = cy + ty + s * (R[3]! * x + R[4]! * y + R[5]! * z);
-    dst[i * 3 + 2] = cz + (s * (R[6]! * x + R[7]! * y + R[8]! * z)) / depth;
-  }
-}
-
-/**
- * The target's depth for head rotation: the canonical face fitted to the target's landmarks
- * (its z at each landmark), so a turn shows the parallax of a real head (what any tracker
- * reads as rotation). The tracker's own z on a still is flat after smoothing and read a turn
- * as a half turn. Iris slots take their eye's depth. Without the canonical face: the tracker's z.
- * Returns the depth per landmark and, in `center`, the head centre with the depth's centroid.
- */
-export function targetRelief(t: TargetGeometry, frontal: Float64Array | undefined): { relief: Float64Array; center: Float64Array } {
-  const relief = new Float64Array(LANDMARK_SLOTS);
-  const center = Float64Array.from(t.center);
-  if (!frontal) {
-    for (let i = 0; i < LANDMARK_SLOTS; i++) relief[i] = t.points[i * 3 + 2]!;
-    return { relief, center };
-  }
-  const fit = fitSimilarity(frontal, t.points, STABLE_POINTS, newSimilarityFit());
-  const R = fit.rotation;
-  for (let i = 0; i < MESH_POINTS; i++) {
-    const x = frontal[i * 3]! - fit.ca[0]!, y = frontal[i * 3 + 1]! - fit.ca[1]!, z = frontal[i * 3 + 2]! - fit.ca[2]!;
-    relief[i] = fit.cb[2]! + fit.scale * (R[6]! * x + R[7]! * y + R[8]! * z);
-  }
-  for (const eye of EYES) {
-    let z = 0;
-    for (const i of eye.upper) z += relief[i]!;
-    z /= eye.upper.length;
-    relief[eye.iris] = z;
-    for (const i of eye.irisRim) relief[i] = z;
-  }
-  let cz = 0;
-  for (const i of FACE_OVAL) cz += relief[i]!;
-  center[2] = cz / FACE_OVAL.length;
-  return { relief, center };
 }

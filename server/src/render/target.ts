@@ -17,8 +17,10 @@ import { eyeOpenness, interOcular, mouthGap, placeMissingIris } from './face-mea
 import { LIP_IDS, type MouthLibraryData } from './mouth-library.ts';
 import { warpTriangle, type RgbaImage } from './raster.ts';
 import { CHIN, EYES, FACE_OVAL, FOREHEAD_TOP, MESH_POINTS, STABLE_POINTS } from './topology.ts';
+import type { PoseGain } from './retarget.ts';
+import { measurePoseGain } from './pose-gain.ts';
 
-export const ENROLL_VERSION = 2;
+export const ENROLL_VERSION = 3;
 
 /** What enrollment needs from a tracker (server/src/tracking's Tracker satisfies it). */
 export interface FaceTrackerPort {
@@ -42,6 +44,8 @@ export interface EnrolledTarget {
   /** Index of the reference frame in the clip (0 for a still). */
   referenceFrame: number;
   mouthLibrary: MouthLibraryData | null;
+  /** What the warp of this target shows of a commanded head rotation (pose-gain.ts); null: not measured. */
+  poseGain: PoseGain | null;
 }
 
 export interface EnrollOptions {
@@ -54,6 +58,8 @@ export interface EnrollOptions {
   cacheDir?: string | null;
   /** Distinguishes tracker builds in the cache key. */
   trackerId?: string;
+  /** Measure what the warp shows of a head turn (pose-gain.ts, about 0.3 s at 256²). Default true. */
+  measurePoseGain?: boolean;
 }
 
 /** Crop side over the face oval's height; the crop centre sits this far above the oval centre (in oval heights). */
@@ -115,7 +121,7 @@ function neutralScore(track: FaceTrack, pts: Float64Array): number {
  * enrollment of one picture (at any size) can be found from its bytes (forgetEnrollments).
  */
 async function hashFile(path: string, opts: EnrollOptions): Promise<string> {
-  const o = createHash('sha256').update(JSON.stringify({ v: ENROLL_VERSION, size: opts.size, n: opts.maxClipFrames ?? 300, t: opts.trackerId ?? '' }));
+  const o = createHash('sha256').update(JSON.stringify({ v: ENROLL_VERSION, size: opts.size, n: opts.maxClipFrames ?? 300, t: opts.trackerId ?? '', g: opts.measurePoseGain !== false }));
   return contentKey(await readFile(path)) + o.digest('hex').slice(0, 16);
 }
 
@@ -150,6 +156,7 @@ export async function enrollTarget(path: string, tracker: FaceTrackerPort, opts:
     if (cached) return cached;
   }
   const target = info.isVideo ? await enrollClip(path, info, tracker, opts, key) : await enrollStill(path, info, tracker, opts, key);
+  if (opts.measurePoseGain !== false) target.poseGain = (await measurePoseGain(target, tracker)).gain;
   if (cacheDir) await saveCached(cacheDir, key, target);
   return target;
 }
@@ -173,7 +180,7 @@ async function enrollStill(path: string, info: MediaInfo, tracker: FaceTrackerPo
   const crop = faceCrop(pts, frame.width, frame.height);
   return {
     version: ENROLL_VERSION, key, size: opts.size, image: cropResize(frame, crop, opts.size), landmarks: toCrop(pts, crop, opts.size),
-    hasIris, crop, source: info, referenceFrame: 0, mouthLibrary: null,
+    hasIris, crop, source: info, referenceFrame: 0, mouthLibrary: null, poseGain: null,
   };
 }
 
@@ -223,7 +230,7 @@ async function enrollClip(path: string, info: MediaInfo, tracker: FaceTrackerPor
     n++;
   }
   if (!image) throw new MediaError('E_MEDIA_CORRUPT', `${path} changed while it was being enrolled`);
-  return { version: ENROLL_VERSION, key, size: opts.size, image, landmarks, hasIris, crop, source: info, referenceFrame: ref, mouthLibrary: lib.data };
+  return { version: ENROLL_VERSION, key, size: opts.size, image, landmarks, hasIris, crop, source: info, referenceFrame: ref, mouthLibrary: lib.data, poseGain: null };
 }
 
 /** Aligns each indexed frame's mouth to the reference crop and stores its texture and lip points. */
