@@ -95,6 +95,11 @@ export class MouthLibrary {
     return this.#data.count;
   }
 
+  /** How many entries each frame's weighted median combines. */
+  get candidates(): number {
+    return this.#n;
+  }
+
   /**
    * Picks the n entries nearest to the driven lip shape (40 points in output
    * pixels, pose-normalised), preferring last frame's picks (hysteresis), with

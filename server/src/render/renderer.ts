@@ -15,7 +15,6 @@
  */
 import type { FaceTrack } from '../../../shared/tracking.ts';
 import { rootLogger, type Logger } from '../logger.ts';
-import { PyramidBlender } from './blend.ts';
 import { ContourFrame } from './contour.ts';
 import { InvalidStateError, RenderError } from './errors.ts';
 import { measureEye, paintLid, type EyeAppearance } from './eyes.ts';
@@ -24,14 +23,13 @@ import { smoothstep } from './geometry.ts';
 import {
   buildRenderMesh, delaunayFaceTriangles, initialDrawOrder, LANDMARK_SLOTS, loadCanonicalTriangles, loadCanonicalVertices, holeTriangleStart, placeRings, silhouetteWeights, smoothDepth, RING1, RING2, RING3, RING4, RING_SIZE, VERTEX_COUNT, type RenderMesh,
 } from './mesh.ts';
-import { measureMouth, paintLipSeam, paintMouth, type MouthAppearance } from './mouth.ts';
-import { LIP_IDS, MouthLibrary } from './mouth-library.ts';
+import { MouthLayer } from './mouth-layer.ts';
 import { warpTriangles, type RgbaImage } from './raster.ts';
 import type { GpuWarp } from './gpu-warp.ts';
 import { frontalCanonical } from './actor-calibration.ts';
 import { DEFAULT_RETARGET, LID_TRAVEL, Retargeter, type DriveState, type DrivenFrame, type RetargetParams } from './retarget.ts';
 import type { EnrolledTarget } from './target.ts';
-import { EYES, FACE_OVAL, LIPS_LOWER_INNER, LIPS_UPPER_INNER } from './topology.ts';
+import { EYES, FACE_OVAL } from './topology.ts';
 
 /** What one render() reports. */
 export interface RenderInfo {
@@ -81,10 +79,6 @@ interface Scene {
   srcPts: Float32Array;
   retarget: Retargeter;
   eyes: EyeAppearance[];
-  mouth: MouthAppearance;
-  library: MouthLibrary | null;
-  /** Target's own inner-lip gap at mid-mouth, pixels. */
-  srcMouthGap: number;
   /** Per ring vertex: how much of the head motion rings 1 and 2 follow. */
   ringFollow: Float64Array;
   /** Orientation (±1) of each face triangle in the source; 0 for the hole fills (not checked). */
@@ -102,11 +96,7 @@ export class GeometricRenderer implements Renderer {
   readonly #dstPts = new Float32Array(VERTEX_COUNT * 2);
   readonly #outImg: RgbaImage;
   readonly #eyeFrames = [new ContourFrame(), new ContourFrame()];
-  readonly #mouthFrame = new ContourFrame();
-  readonly #lipsOut = new Float64Array(LIP_IDS.length * 2);
-  readonly #blender = new PyramidBlender(200 * 200, 3);
-  #patch = new Float32Array(0);
-  #mask = new Float32Array(0);
+  readonly #mouth: MouthLayer;
   #order = new Uint32Array(0);
   #gpu: GpuWarp | null = null;
   #depth = new Float64Array(0);
@@ -120,6 +110,7 @@ export class GeometricRenderer implements Renderer {
     this.#frontal = frontal;
     this.#logger = logger;
     this.#outImg = { width: opts.size, height: opts.size, data: new Uint8Array(0) };
+    this.#mouth = new MouthLayer(opts.size);
   }
 
   static async create(opts: GeometricRendererOptions): Promise<GeometricRenderer> {
@@ -181,10 +172,7 @@ export class GeometricRenderer implements Renderer {
     // The outer two rings never move: fix them in the destination once.
     this.#dstPts.set(srcPts.subarray(RING3 * 2, (RING4 + RING_SIZE) * 2), RING3 * 2);
     const eyes = EYES.map((e) => measureEye(target.image, pts, e));
-    const mouth = measureMouth(target.image, pts, eyes);
-    this.#mouthFrame.set(pts, LIPS_UPPER_INNER, LIPS_LOWER_INNER);
-    const srcMouthGap = maxGap(this.#mouthFrame);
-    const library = target.mouthLibrary ? new MouthLibrary(target.mouthLibrary, this.#opts.mouthCandidates ?? 5) : null;
+    this.#mouth.enroll(target.image, pts, eyes, geo.iod, target.mouthLibrary, this.#opts.mouthCandidates ?? 5);
     const triCount = mesh.triangles.length / 3;
     this.#order = initialDrawOrder(mesh);
     this.#depth = new Float64Array(triCount);
@@ -204,8 +192,8 @@ export class GeometricRenderer implements Renderer {
       ringFollow[k * 2] = 1 - 0.6 * down;
       ringFollow[k * 2 + 1] = 0.35 - 0.25 * down;
     });
-    this.#scene = { target, geo, mesh, srcPts, retarget: new Retargeter(geo, this.#opts.retarget, weights, this.#frontal ?? undefined, target.landmarks, target.poseGain), eyes, mouth, library, srcMouthGap, srcSign, ringFollow };
-    this.#logger.debug('target enrolled', { mesh: mesh.source, triangles: triCount, library: library?.size ?? 0 });
+    this.#scene = { target, geo, mesh, srcPts, retarget: new Retargeter(geo, this.#opts.retarget, weights, this.#frontal ?? undefined, target.landmarks, target.poseGain), eyes, srcSign, ringFollow };
+    this.#logger.debug('target enrolled', { mesh: mesh.source, triangles: triCount, library: this.#mouth.librarySize });
   }
 
   /**
@@ -330,18 +318,7 @@ export class GeometricRenderer implements Renderer {
       f.set(d.points, eye.upper, eye.lower);
       paintLid(img, f, d.eyeClosure[e]!, d.eyeClosure[e]! * LID_TRAVEL, sc.eyes[e]!);
     });
-    // Mouth interior.
-    const mf = this.#mouthFrame;
-    mf.set(d.points, LIPS_UPPER_INNER, LIPS_LOWER_INNER);
-    const gap = maxGap(mf);
-    const iod = sc.geo.iod;
-    const fill = smoothstep(sc.srcMouthGap + 0.002 * iod, sc.srcMouthGap * 1.1 + 0.02 * iod, gap);
-    // Lips closer than the target's own (lip zero, a press): a contact line over the squeezed opening.
-    // Measured against at least 0.03 IOD, so a target whose lips are all but shut gets no line from noise.
-    if (gap < sc.srcMouthGap) paintLipSeam(img, mf, (sc.srcMouthGap - gap) / Math.max(sc.srcMouthGap, 0.03 * iod), sc.mouth);
-    if (fill > 0.01) {
-      if (!(sc.library && this.#paintFromLibrary(sc, d.points, d.exprPoints, fill))) paintMouth(img, mf, fill, sc.mouth);
-    }
+    const fill = this.#mouth.paint(img, d.points, d.exprPoints);
     return {
       state: d.state, ms: performance.now() - t0, yawDeg: d.yawDeg, pitchDeg: d.pitchDeg, rollDeg: d.rollDeg,
       eyeClosure: [d.eyeClosure[0]!, d.eyeClosure[1]!], mouthFill: fill,
@@ -390,48 +367,6 @@ export class GeometricRenderer implements Renderer {
     }
   }
 
-  #paintFromLibrary(sc: Scene, pts: Float64Array, expr: Float64Array, fill: number): boolean {
-    const lib = sc.library!;
-    const lips = this.#lipsOut;
-    // Look up by the pose-free driven lips, then warp onto the posed ones.
-    LIP_IDS.forEach((id, k) => {
-      lips[k * 2] = expr[id * 3]!;
-      lips[k * 2 + 1] = expr[id * 3 + 1]!;
-    });
-    const pick = lib.pick(lips);
-    LIP_IDS.forEach((id, k) => {
-      lips[k * 2] = pts[id * 3]!;
-      lips[k * 2 + 1] = pts[id * 3 + 1]!;
-    });
-    const mf = this.#mouthFrame;
-    const x0 = Math.max(0, mf.x0 - 6), y0 = Math.max(0, mf.y0 - 6);
-    const x1 = Math.min(this.size - 1, mf.x1 + 6), y1 = Math.min(this.size - 1, mf.y1 + 6);
-    const w = x1 - x0 + 1, h = y1 - y0 + 1;
-    if (w < 4 || h < 4 || w * h > 200 * 200) return false;
-    if (this.#patch.length < w * h * 3) {
-      this.#patch = new Float32Array(w * h * 3);
-      this.#mask = new Float32Array(w * h);
-    }
-    if (!lib.compose(pick, lips, x0, y0, w, h, this.#patch)) return false;
-    // Mask: inside the driven inner lips, feathered by a pixel.
-    const mask = this.#mask;
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        const px = x0 + x + 0.5, py = y0 + y + 0.5;
-        const u = mf.u(px, py);
-        let m = 0;
-        if (u > 0 && u < mf.width) {
-          const v = mf.v(px, py);
-          const dIn = Math.min(v - mf.at(mf.upper, u), mf.at(mf.lower, u) - v);
-          m = smoothstep(-1, 1.5, dIn) * smoothstep(0, 0.08, u / mf.width) * smoothstep(0, 0.08, 1 - u / mf.width);
-        }
-        mask[y * w + x] = m * fill;
-      }
-    }
-    this.#blender.blend(this.#outImg.data, this.size, this.size, x0, y0, w, h, this.#patch, mask);
-    return true;
-  }
-
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -449,9 +384,3 @@ function triArea(p: ArrayLike<number>, stride: number, tris: Uint32Array, t: num
   return (p[b]! - p[a]!) * (p[c + 1]! - p[a + 1]!) - (p[c]! - p[a]!) * (p[b + 1]! - p[a + 1]!);
 }
 
-/** Largest gap between the curves over the middle half, pixels. */
-function maxGap(f: ContourFrame): number {
-  let g = 0;
-  for (let u = 0.25; u <= 0.75; u += 0.125) g = Math.max(g, f.at(f.lower, u * f.width) - f.at(f.upper, u * f.width));
-  return Math.max(0, g);
-}
