@@ -82,13 +82,15 @@ describe('fidelity matrix: every driver (neutral starts and talkers) onto every 
     const p = matrix!.byGrader.get('mediapipe')!;
     assert.equal(p.size, 72);
     assert.equal(stat(p, 'detection').share, 1, 'an output frame without a face');
-    assert.ok(stat(p, 'mouth r').median >= 0.93, `median mouth r ${stat(p, 'mouth r').median} [0.960; 0.887 with the per-landmark filter alone]`);
-    assert.ok(stat(p, 'mouth abs err (IOD)').worst <= 0.13, `worst mouth error ${stat(p, 'mouth abs err (IOD)').worst} (${stat(p, 'mouth abs err (IOD)').worstPair}) [0.101; 0.116]`);
+    assert.ok(stat(p, 'mouth r').median >= 0.93, `median mouth r ${stat(p, 'mouth r').median} [0.966; 0.887 with the per-landmark filter alone]`);
+    // The lips move at the face's scale (retarget-proportions.ts): worst error 0.101 → 0.058.
+    assert.ok(stat(p, 'mouth abs err (IOD)').worst <= 0.09, `worst mouth error ${stat(p, 'mouth abs err (IOD)').worst} (${stat(p, 'mouth abs err (IOD)').worstPair}) [0.058; 0.101]`);
+    assert.ok(stat(p, 'mouth abs err (IOD)').share >= 0.85, `mouth error ≤ 0.05 on ${stat(p, 'mouth abs err (IOD)').share} of pairs [0.94; 0.78]`);
     // Clip targets open past their mouth library's reach (mouth-layer.ts): [0.89; 0.82 before].
-    assert.ok(stat(p, 'open/closed agreement').share >= 0.82, `open/closed share ${stat(p, 'open/closed agreement').share} [0.89; 0.82]`);
-    assert.ok(stat(p, 'open/closed agreement').worst >= 0.45, `worst open/closed ${stat(p, 'open/closed agreement').worst} (${stat(p, 'open/closed agreement').worstPair}) [0.57; 0.35]`);
-    assert.ok(stat(p, 'mouth r').share >= 0.78, `mouth r ≥ 0.9 on ${stat(p, 'mouth r').share} of pairs [0.83; 0.75]`);
-    assert.ok(stat(p, 'mouth abs err (IOD)').median <= 0.035, `median mouth error ${stat(p, 'mouth abs err (IOD)').median} [0.026; 0.030]`);
+    assert.ok(stat(p, 'open/closed agreement').share >= 0.88, `open/closed share ${stat(p, 'open/closed agreement').share} [0.96; 0.82]`);
+    assert.ok(stat(p, 'open/closed agreement').worst >= 0.6, `worst open/closed ${stat(p, 'open/closed agreement').worst} (${stat(p, 'open/closed agreement').worstPair}) [0.75; 0.35]`);
+    assert.ok(stat(p, 'mouth r').share >= 0.82, `mouth r ≥ 0.9 on ${stat(p, 'mouth r').share} of pairs [0.88; 0.75]`);
+    assert.ok(stat(p, 'mouth abs err (IOD)').median <= 0.035, `median mouth error ${stat(p, 'mouth abs err (IOD)').median} [0.018; 0.030]`);
     assert.ok(stat(p, 'eye r (worse eye)').share >= 0.85, `eye r share ${stat(p, 'eye r (worse eye)').share} [0.92; 0.79]`);
     assert.ok(stat(p, 'pose err (worst axis, °)').share >= 0.85, `pose ≤ 2° share ${stat(p, 'pose err (worst axis, °)').share} [0.94; 0.97]`);
     assert.ok(stat(p, 'pose err (worst axis, °)').median <= 1.3, `median pose error ${stat(p, 'pose err (worst axis, °)').median} [1.03; 1.05]`);
@@ -115,7 +117,8 @@ describe('fidelity matrix: every driver (neutral starts and talkers) onto every 
   it('the independent dlib grader agrees: mouth, open/closed, pose and turn gain distributions hold', { timeout: 10_000 }, () => {
     const p = matrix!.byGrader.get('dlib')!;
     assert.equal(p.size, 72);
-    assert.ok(stat(p, 'mouth r').median >= 0.88, `median mouth r ${stat(p, 'mouth r').median} [0.893; 0.910 before the pose gain; 0.844]`);
+    assert.ok(stat(p, 'mouth r').median >= 0.89, `median mouth r ${stat(p, 'mouth r').median} [0.914; 0.844]`);
+    assert.ok(stat(p, 'mouth r').worst >= 0.35, `worst mouth r ${stat(p, 'mouth r').worst} (${stat(p, 'mouth r').worstPair}) [0.52; 0.05]`);
     assert.ok(stat(p, 'open/closed agreement').share >= 0.8, `open/closed share ${stat(p, 'open/closed agreement').share} [0.89; 0.85]`);
     assert.ok(stat(p, 'pose err (worst axis, °)').median <= 1.9, `median pose error ${stat(p, 'pose err (worst axis, °)').median} [1.64; 1.63]`);
     assert.ok(stat(p, 'yaw gain').median >= 0.9, `median yaw gain ${stat(p, 'yaw gain').median} [1.01; 0.85 before the pose gain]`);

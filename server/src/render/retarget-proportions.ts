@@ -1,13 +1,23 @@
 /**
  * Per-vertex proportions actor → target: for each landmark, the ratio of the
  * target's to the (aligned) actor's neighbourhood extent along the target
- * face's x and y axes, clamped and smoothed. A big-mouthed target scales the
- * actor's lip motion up. The neighbourhoods come from the target's neutral
- * once; the ratios are refreshed as the actor's rest shape is learnt.
+ * face's x and y axes, clamped and smoothed. The neighbourhoods come from the
+ * target's neutral once; the ratios are refreshed as the actor's rest shape
+ * is learnt.
+ *
+ * The lips themselves move at the face's scale (ratio 1 after the similarity
+ * that maps the actor's face onto the target's), unless `lipsAtFaceScale` is
+ * off: how far a mouth opens is the jaw's travel, which scales with the head,
+ * not with how full the lips are. Scaled by the local lip extent, a thin-lipped
+ * or moustached target opened about 0.6 of the actor's gap and read as shut
+ * while the actor spoke (docs/rendering.md). The neighbours around the lips
+ * keep their own proportions, blended into the lips' by the smoothing.
  */
 import { clamp } from './geometry.ts';
 import type { TargetGeometry } from './face-measure.ts';
-import { LIPS_LOWER_INNER, LIPS_UPPER_INNER, MESH_POINTS } from './topology.ts';
+import { LIPS_LOWER_INNER, LIPS_LOWER_OUTER, LIPS_UPPER_INNER, LIPS_UPPER_OUTER, MESH_POINTS } from './topology.ts';
+
+const LIPS: readonly number[] = [...new Set([...LIPS_UPPER_OUTER, ...LIPS_LOWER_OUTER, ...LIPS_UPPER_INNER, ...LIPS_LOWER_INNER])];
 
 const NEIGHBOURS = 24;
 const SMOOTH_NEIGHBOURS = 8;
@@ -20,9 +30,11 @@ export class Proportions {
   readonly #nbrs: Uint16Array;
   readonly #ox = new Float64Array(MESH_POINTS);
   readonly #oy = new Float64Array(MESH_POINTS);
+  readonly #lipsAtFaceScale: boolean;
 
-  constructor(target: TargetGeometry) {
+  constructor(target: TargetGeometry, lipsAtFaceScale = true) {
     this.#target = target;
+    this.#lipsAtFaceScale = lipsAtFaceScale;
     const t = target.points;
     this.#nbrs = new Uint16Array(MESH_POINTS * NEIGHBOURS);
     const dist = new Float64Array(MESH_POINTS);
@@ -51,6 +63,7 @@ export class Proportions {
       sx[i] = clamp(Math.sqrt(tx / Math.max(ax, 1e-9)), 0.7, 1.45);
       sy[i] = clamp(Math.sqrt(ty / Math.max(ay, 1e-9)), 0.7, 1.45);
     }
+    if (this.#lipsAtFaceScale) for (const i of LIPS) sx[i] = sy[i] = 1;
     const ox = this.#ox, oy = this.#oy;
     for (let pass = 0; pass < 2; pass++) {
       ox.set(sx);
@@ -65,6 +78,7 @@ export class Proportions {
         sx[i] = mx / (SMOOTH_NEIGHBOURS + 1);
         sy[i] = my / (SMOOTH_NEIGHBOURS + 1);
       }
+      if (this.#lipsAtFaceScale) for (const i of LIPS) sx[i] = sy[i] = 1;
     }
   }
 }

@@ -80,6 +80,12 @@ export interface RetargetParams extends LidParams, CalibrationParams {
    * target's from shut, instead of adding to a painted gap.
    */
   lipZero: boolean;
+  /**
+   * The lips move at the face's scale (the jaw's travel scales with the head), not at the
+   * target's local lip proportions (retarget-proportions.ts). Off: the lips take their local
+   * proportions too (for comparisons).
+   */
+  lipsAtFaceScale: boolean;
 }
 
 export const DEFAULT_RETARGET: Readonly<RetargetParams> = Object.freeze({
@@ -107,6 +113,7 @@ export const DEFAULT_RETARGET: Readonly<RetargetParams> = Object.freeze({
   expressionGain: 1,
   depthScale: 1,
   lipZero: true,
+  lipsAtFaceScale: true,
 });
 
 /** 'waiting-neutral' only until the first face: calibration is online and never blocks output. */
@@ -200,7 +207,7 @@ export class Retargeter {
     };
     const p = this.#params;
     this.#calib = new ActorCalibration(frontal ?? null, p);
-    this.#props = new Proportions(target);
+    this.#props = new Proportions(target, p.lipsAtFaceScale);
     ({ relief: this.#relief, center: this.#center } = targetRelief(target, frontal));
     this.#lipShut = lipZeroShare(0, target.mouthGap);
     this.#poseComp = poseCompensation(poseGain);
