@@ -23,13 +23,13 @@ type Axis = 'yaw' | 'pitch' | 'roll';
 const AXES: readonly Axis[] = ['yaw', 'pitch', 'roll'];
 
 /** Commanded angles per axis, degrees: well inside the linear range, wide enough to read. */
-export const POSE_PROBE_DEG: Readonly<Record<Axis, number>> = Object.freeze({ yaw: 20, pitch: 12, roll: 15 });
+const POSE_PROBE_DEG: Readonly<Record<Axis, number>> = Object.freeze({ yaw: 20, pitch: 12, roll: 15 });
 
 /**
  * The tracker's pose sign relative to the retargeter's rotation, per axis (the tracker
  * reports yaw and pitch mirrored from eulerToMat3's convention).
  */
-export const TRACKER_SIGN: Readonly<Record<Axis, number>> = Object.freeze({ yaw: -1, pitch: -1, roll: 1 });
+const TRACKER_SIGN: Readonly<Record<Axis, number>> = Object.freeze({ yaw: -1, pitch: -1, roll: 1 });
 
 const STEPS = [-1, -0.5, 0, 0.5, 1];
 

@@ -26,6 +26,7 @@ export class PcmConverter {
   /** The previous chunk's last frame, already in the output's channel layout. */
   #prev: Float64Array;
   #hasPrev = false;
+  #buf = new Int16Array(0);
 
   constructor(sampleRate: number, channels: number) {
     if (!(sampleRate > 0) || !(channels > 0)) throw new RangeError(`bad PCM format ${sampleRate} Hz × ${channels}`);
@@ -34,7 +35,7 @@ export class PcmConverter {
     this.#prev = new Float64Array(channels);
   }
 
-  /** The chunk in the output format (the input itself when it already is). */
+  /** The chunk in the output format: the input itself when it already is, else a view of a buffer reused by the next call. */
   convert(c: PcmChunk): Int16Array {
     const n = c.numberOfFrames;
     if (c.sampleRate === this.#rate && c.channelCount === this.#channels) {
@@ -46,25 +47,26 @@ export class PcmConverter {
       this.#t = 0;
     }
     const ch = this.#channels;
-    const frame = (i: number, k: number): number => (i < 0 ? (this.#prev[k] as number) : this.#sample(c, i, k));
     const step = c.sampleRate / this.#rate;
-    const out: number[] = [];
     // Without a carried frame, the first output frame is the chunk's own first frame.
-    let t = this.#hasPrev ? this.#t : Math.max(0, this.#t);
-    for (; t <= n - 1; t += step) {
+    const t0 = this.#hasPrev ? this.#t : Math.max(0, this.#t);
+    const frames = t0 <= n - 1 ? Math.floor((n - 1 - t0) / step) + 1 : 0;
+    // One buffer, grown as needed and reused: every output copies what it keeps.
+    if (this.#buf.length < frames * ch) this.#buf = new Int16Array(frames * ch);
+    const out = this.#buf;
+    for (let j = 0; j < frames; j++) {
+      const t = t0 + j * step;
       const i = Math.floor(t);
       const f = t - i;
       for (let k = 0; k < ch; k++) {
-        const a = frame(i, k);
+        const a = i < 0 ? this.#prev[k]! : this.#sample(c, i, k);
         const b = i + 1 <= n - 1 ? this.#sample(c, i + 1, k) : a;
-        out.push(a + (b - a) * f);
+        out[j * ch + k] = Math.max(-32768, Math.min(32767, Math.round(a + (b - a) * f)));
       }
     }
-    this.#t = t - n;
+    this.#t = t0 + frames * step - n;
     this.#remember(c);
-    const res = new Int16Array(out.length);
-    for (let j = 0; j < out.length; j++) res[j] = Math.max(-32768, Math.min(32767, Math.round(out[j] as number)));
-    return res;
+    return out.subarray(0, frames * ch);
   }
 
   /** Frame i, channel k of the chunk, in the output's channel layout. */
