@@ -36,6 +36,11 @@ export interface SoakWindow {
   outputFps: number;
   dropRate: number;
   rssMb: { total: number; main: number; mediasoup: number; reenactor: number };
+  /**
+   * The reenactor children's memory at the window's end, from their heartbeats (/metrics):
+   * V8 heap used, external buffers, and native (their RSS less V8's heap and external), MB.
+   */
+  reenactorMb: { heapUsed: number; external: number; native: number } | null;
   fds: number;
   processes: number;
 }
@@ -55,6 +60,25 @@ async function countFds(rootPid: number): Promise<{ fds: number; processes: numb
   let fds = 0;
   for (const p of procs) fds += (await readdir(`/proc/${p.pid}/fd`).catch(() => [] as string[])).length;
   return { fds, processes: procs.length };
+}
+
+/** Sums reenact_child_memory_bytes over the reenactor children, per kind, from a /metrics body. */
+export function childMemory(metrics: string): Map<string, number> {
+  const by = new Map<string, number>();
+  const re = /^reenact_child_memory_bytes\{([^}]*)\} (\S+)$/gm;
+  for (let m = re.exec(metrics); m; m = re.exec(metrics)) {
+    const kind = /kind="([^"]+)"/.exec(m[1]!)?.[1];
+    if (kind) by.set(kind, (by.get(kind) ?? 0) + Number(m[2]));
+  }
+  return by;
+}
+
+async function reenactorMemory(url: string, rssMb: number): Promise<SoakWindow['reenactorMb']> {
+  const body = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) }).then((r) => r.text()).catch(() => null);
+  const by = body ? childMemory(body) : new Map<string, number>();
+  const heapUsed = by.get('heap_used'), heapTotal = by.get('heap_total'), external = by.get('external');
+  if (heapUsed === undefined || heapTotal === undefined || external === undefined) return null;
+  return { heapUsed: round(heapUsed / 2 ** 20), external: round(external / 2 ** 20), native: round(rssMb - (heapTotal + external) / 2 ** 20) };
 }
 
 function slope(xs: number[], ys: number[]): number {
@@ -106,6 +130,7 @@ export async function soak(o: { sessions: number; minutes: number; warmupMinutes
       const inWindow = sampler.samples.filter((s) => s.tMs >= from - origin && s.tMs <= to - origin);
       const mean = (f: (s: (typeof inWindow)[number]) => number): number => (inWindow.length ? inWindow.reduce((a, s) => a + f(s), 0) / inWindow.length / 2 ** 20 : NaN);
       const { fds, processes } = await countFds(server.pid);
+      const reenactorRss = round(mean((s) => s.byKind['reenactor']?.rssBytes ?? 0));
       windows.push({
         atMin: round((to - origin) / 60_000, 2),
         sessionsLive: sessions.filter((s) => !s.closed).length,
@@ -117,8 +142,9 @@ export async function soak(o: { sessions: number; minutes: number; warmupMinutes
           total: round(mean((s) => s.rssBytes)),
           main: round(mean((s) => s.byKind['server']?.rssBytes ?? 0)),
           mediasoup: round(mean((s) => s.byKind['mediasoup-worker']?.rssBytes ?? 0)),
-          reenactor: round(mean((s) => s.byKind['reenactor']?.rssBytes ?? 0)),
+          reenactor: reenactorRss,
         },
+        reenactorMb: await reenactorMemory(server.url, reenactorRss),
         fds,
         processes,
       });
@@ -145,6 +171,10 @@ function writeReport(r: SoakReport, out: string): void {
       { name: 'main', color: PALETTE[1]!, points: x((w) => w.rssMb.main) },
       { name: 'mediasoup', color: PALETTE[2]!, points: x((w) => w.rssMb.mediasoup) },
       { name: 'reenactor', color: PALETTE[3]!, points: x((w) => w.rssMb.reenactor) },
+      ...(r.windows.some((w) => w.reenactorMb) ? [
+        { name: 'reenactor: V8 heap used', color: PALETTE[4]!, points: r.windows.filter((w) => w.reenactorMb).map((w): [number, number] => [w.atMin, w.reenactorMb!.heapUsed]) },
+        { name: 'reenactor: native', color: PALETTE[5]!, points: r.windows.filter((w) => w.reenactorMb).map((w): [number, number] => [w.atMin, w.reenactorMb!.native]) },
+      ] : []),
     ], 'RSS, MB'],
     ['latency', [{ name: 'p95', color: PALETTE[0]!, points: x((w) => w.p95Ms) }, { name: 'p50', color: PALETTE[1]!, points: x((w) => w.p50Ms) }], 'glass-to-glass, ms'],
     ['frames', [{ name: 'output fps (all sessions)', color: PALETTE[0]!, points: x((w) => w.outputFps) }, { name: 'dropped, %', color: PALETTE[3]!, points: x((w) => w.dropRate * 100) }], 'fps / %'],
@@ -160,9 +190,9 @@ function writeReport(r: SoakReport, out: string): void {
     `- RSS of the server tree after warm-up: ${g.rssTotalPct} % (main process ${g.rssMainPct} %), slope ${g.rssSlopeMbPerHour} MB/h`,
     `- open fds: ${g.fdsDelta >= 0 ? '+' : ''}${g.fdsDelta}; latency p95: ${g.p95DeltaMs >= 0 ? '+' : ''}${g.p95DeltaMs} ms`,
     '',
-    '| min | live | p50 ms | p95 ms | fps out | dropped | RSS MB (main / mediasoup / reenactor) | fds |',
-    '|---|---|---|---|---|---|---|---|',
-    ...r.windows.map((w) => `| ${w.atMin} | ${w.sessionsLive} | ${w.p50Ms} | ${w.p95Ms} | ${w.outputFps} | ${(w.dropRate * 100).toFixed(1)} % | ${w.rssMb.total} (${w.rssMb.main} / ${w.rssMb.mediasoup} / ${w.rssMb.reenactor}) | ${w.fds} |`),
+    '| min | live | p50 ms | p95 ms | fps out | dropped | RSS MB (main / mediasoup / reenactor) | reenactor MB: V8 heap / external / native | fds |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...r.windows.map((w) => `| ${w.atMin} | ${w.sessionsLive} | ${w.p50Ms} | ${w.p95Ms} | ${w.outputFps} | ${(w.dropRate * 100).toFixed(1)} % | ${w.rssMb.total} (${w.rssMb.main} / ${w.rssMb.mediasoup} / ${w.rssMb.reenactor}) | ${w.reenactorMb ? `${w.reenactorMb.heapUsed} / ${w.reenactorMb.external} / ${w.reenactorMb.native}` : '–'} | ${w.fds} |`),
   ];
   writeFileSync(join(out, 'soak.md'), md.join('\n') + '\n');
 }

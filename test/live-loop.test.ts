@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ReenactServer } from '../server/src/server.ts';
 import { FootageActor, StampViewer, decodeClip, latencies, percentile, type DecodedClip } from '../loadtest/peers.ts';
+import { childMemory } from '../loadtest/soak.ts';
 import { fixture, settleWrtc, startServer } from './helpers/server.ts';
 
 let server: ReenactServer;
@@ -60,6 +61,13 @@ test('passthrough loop delivers ≥90% of 10 s of 480p30 footage in order, and r
     await mkdir(new URL('./artifacts/', import.meta.url), { recursive: true });
     await writeFile(new URL('./artifacts/passthrough-latency.json', import.meta.url), JSON.stringify(report, null, 2));
     assert.ok(ratio >= 0.9, `only ${(ratio * 100).toFixed(1)}% of frames arrived`);
+    // The child's heartbeat splits its memory (V8 heap, external buffers) for the soak's diagnosis.
+    const mem = childMemory(metrics);
+    const rss = metric(/^reenact_child_rss_bytes\{process="reenactor-\d+"\} (\S+)/m);
+    assert.ok((mem.get('heap_used') ?? 0) > 0, `no heap_used in ${JSON.stringify([...mem])}`);
+    assert.ok(mem.get('heap_total')! >= mem.get('heap_used')!, JSON.stringify([...mem]));
+    assert.ok(mem.get('external')! >= mem.get('array_buffers')!, JSON.stringify([...mem]));
+    assert.ok(rss > mem.get('heap_used')!, `child RSS ${rss} below its heap ${mem.get('heap_used')}`);
     assert.ok(Number.isFinite(report.latencyMs.p95));
   } finally {
     viewer.close();

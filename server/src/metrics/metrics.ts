@@ -95,6 +95,8 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly childRssBytes = new Gauge({ name: 'reenact_child_rss_bytes', help: 'Resident memory of child processes', labelNames: ['process'] as const, registers: [this.registry] });
+  /** kind: heap_used, heap_total, external (of which array_buffers); RSS less heap_total and external is native memory. */
+  readonly childMemoryBytes = new Gauge({ name: 'reenact_child_memory_bytes', help: 'Memory of child processes by kind (V8 heap, external buffers)', labelNames: ['process', 'kind'] as const, registers: [this.registry] });
 
   /** The peers whose RTP streams are sampled on each scrape; set by the server once its rooms exist. */
   rtpSources: () => Iterable<RtpSource> = () => [];

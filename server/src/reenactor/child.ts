@@ -5,7 +5,7 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { rootLogger } from '../logger.ts';
-import type { ChildMessage, ParentMessage, SessionSpec } from './ipc.ts';
+import type { ChildMemory, ChildMessage, ParentMessage, SessionSpec } from './ipc.ts';
 import { ReenactSession } from './session.ts';
 import { PassthroughStage, type Stage } from './stage.ts';
 import { InferenceRunner } from '../inference/runner.ts';
@@ -207,6 +207,10 @@ process.on('disconnect', () => shutdown());
 const LOOP_RESOLUTION_MS = 10;
 const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
 loop.enable();
+function memoryFigures(): { rssBytes: number; memory: ChildMemory } {
+  const m = process.memoryUsage();
+  return { rssBytes: m.rss, memory: { heapUsedBytes: m.heapUsed, heapTotalBytes: m.heapTotal, externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers } };
+}
 const heartbeat = setInterval(() => {
   const cpu = process.cpuUsage();
   send({
@@ -215,7 +219,7 @@ const heartbeat = setInterval(() => {
     loopLagP99Ms: Math.max(0, loop.percentile(99) / 1e6 - LOOP_RESOLUTION_MS),
     cpuUserUs: cpu.user,
     cpuSystemUs: cpu.system,
-    rssBytes: process.memoryUsage.rss(),
+    ...memoryFigures(),
     sessions: [...sessions.values()].map((s) => s.takeStats()),
   });
   loop.reset();

@@ -69,6 +69,14 @@ export interface SessionStats {
   audio?: AudioRelayStats;
 }
 
+/** A child's memory breakdown (process.memoryUsage()), bytes. RSS less heapTotal and external is native memory (ONNX Runtime, wrtc, code). */
+export interface ChildMemory {
+  heapUsedBytes: number;
+  heapTotalBytes: number;
+  externalBytes: number;
+  arrayBuffersBytes: number;
+}
+
 export type ChildMessage =
   | { type: 'ready'; pid: number }
   | { type: 'sessionState'; sessionId: string; state: SessionState; message?: string }
@@ -86,5 +94,7 @@ export type ChildMessage =
       cpuUserUs: number;
       cpuSystemUs: number;
       rssBytes: number;
+      /** Where the resident memory sits: V8's heap, memory V8 tracks outside it (buffers), of which ArrayBuffers. Absent from older children. */
+      memory?: ChildMemory;
       sessions: SessionStats[];
     };
