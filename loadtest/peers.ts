@@ -277,6 +277,8 @@ export interface ViewerOptions {
 export class StampViewer {
   readonly peer: NodePeer;
   readonly received: Received[] = [];
+  /** The producers consumed, in order (one more each time the video was published again). */
+  readonly producers: string[] = [];
   readonly frames: I420Frame[] = [];
   readonly #keep: number;
   #sink: InstanceType<typeof RTCVideoSink> | undefined;
@@ -336,6 +338,7 @@ export class StampViewer {
 
   async #consume(producerId: string): Promise<void> {
     const consumer = await this.peer.consume(producerId);
+    this.producers.push(producerId);
     this.#sink?.stop();
     const sink = new RTCVideoSink(consumer.track);
     this.#sink = sink;

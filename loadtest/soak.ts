@@ -37,10 +37,10 @@ export interface SoakWindow {
   dropRate: number;
   rssMb: { total: number; main: number; mediasoup: number; reenactor: number };
   /**
-   * The reenactor children's memory at the window's end, from their heartbeats (/metrics):
-   * V8 heap used, external buffers, and native (their RSS less V8's heap and external), MB.
+   * The reenactor children's memory at the window's end, from their heartbeats (/metrics): RSS,
+   * V8 heap used, external buffers, and native (that RSS less V8's heap and external), MB.
    */
-  reenactorMb: { heapUsed: number; external: number; native: number } | null;
+  reenactorMb: { rss: number; heapUsed: number; external: number; native: number } | null;
   fds: number;
   processes: number;
 }
@@ -62,23 +62,36 @@ async function countFds(rootPid: number): Promise<{ fds: number; processes: numb
   return { fds, processes: procs.length };
 }
 
-/** Sums reenact_child_memory_bytes over the reenactor children, per kind, from a /metrics body. */
+/**
+ * Sums reenact_child_memory_bytes over the reenactor children, per kind, from a /metrics body, with
+ * `rss` from reenact_child_rss_bytes for the same children: all from the same heartbeats, so that
+ * RSS less V8's heap and external is one moment's split, not a window's mean against an instant.
+ */
 export function childMemory(metrics: string): Map<string, number> {
   const by = new Map<string, number>();
+  const processes = new Set<string>();
   const re = /^reenact_child_memory_bytes\{([^}]*)\} (\S+)$/gm;
   for (let m = re.exec(metrics); m; m = re.exec(metrics)) {
     const kind = /kind="([^"]+)"/.exec(m[1]!)?.[1];
+    const proc = /process="([^"]+)"/.exec(m[1]!)?.[1];
+    if (proc) processes.add(proc);
     if (kind) by.set(kind, (by.get(kind) ?? 0) + Number(m[2]));
+  }
+  const rss = /^reenact_child_rss_bytes\{([^}]*)\} (\S+)$/gm;
+  for (let m = rss.exec(metrics); m; m = rss.exec(metrics)) {
+    const proc = /process="([^"]+)"/.exec(m[1]!)?.[1];
+    if (proc && processes.has(proc)) by.set('rss', (by.get('rss') ?? 0) + Number(m[2]));
   }
   return by;
 }
 
-async function reenactorMemory(url: string, rssMb: number): Promise<SoakWindow['reenactorMb']> {
+async function reenactorMemory(url: string): Promise<SoakWindow['reenactorMb']> {
   const body = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) }).then((r) => r.text()).catch(() => null);
   const by = body ? childMemory(body) : new Map<string, number>();
-  const heapUsed = by.get('heap_used'), heapTotal = by.get('heap_total'), external = by.get('external');
-  if (heapUsed === undefined || heapTotal === undefined || external === undefined) return null;
-  return { heapUsed: round(heapUsed / 2 ** 20), external: round(external / 2 ** 20), native: round(rssMb - (heapTotal + external) / 2 ** 20) };
+  const heapUsed = by.get('heap_used'), heapTotal = by.get('heap_total'), external = by.get('external'), rss = by.get('rss');
+  if (heapUsed === undefined || heapTotal === undefined || external === undefined || rss === undefined) return null;
+  const mb = (b: number): number => round(b / 2 ** 20);
+  return { rss: mb(rss), heapUsed: mb(heapUsed), external: mb(external), native: mb(rss - heapTotal - external) };
 }
 
 function slope(xs: number[], ys: number[]): number {
@@ -144,7 +157,7 @@ export async function soak(o: { sessions: number; minutes: number; warmupMinutes
           mediasoup: round(mean((s) => s.byKind['mediasoup-worker']?.rssBytes ?? 0)),
           reenactor: reenactorRss,
         },
-        reenactorMb: await reenactorMemory(server.url, reenactorRss),
+        reenactorMb: await reenactorMemory(server.url),
         fds,
         processes,
       });
@@ -190,9 +203,9 @@ function writeReport(r: SoakReport, out: string): void {
     `- RSS of the server tree after warm-up: ${g.rssTotalPct} % (main process ${g.rssMainPct} %), slope ${g.rssSlopeMbPerHour} MB/h`,
     `- open fds: ${g.fdsDelta >= 0 ? '+' : ''}${g.fdsDelta}; latency p95: ${g.p95DeltaMs >= 0 ? '+' : ''}${g.p95DeltaMs} ms`,
     '',
-    '| min | live | p50 ms | p95 ms | fps out | dropped | RSS MB (main / mediasoup / reenactor) | reenactor MB: V8 heap / external / native | fds |',
+    '| min | live | p50 ms | p95 ms | fps out | dropped | RSS MB (main / mediasoup / reenactor) | reenactor MB at the window end: RSS / V8 heap / external / native | fds |',
     '|---|---|---|---|---|---|---|---|---|',
-    ...r.windows.map((w) => `| ${w.atMin} | ${w.sessionsLive} | ${w.p50Ms} | ${w.p95Ms} | ${w.outputFps} | ${(w.dropRate * 100).toFixed(1)} % | ${w.rssMb.total} (${w.rssMb.main} / ${w.rssMb.mediasoup} / ${w.rssMb.reenactor}) | ${w.reenactorMb ? `${w.reenactorMb.heapUsed} / ${w.reenactorMb.external} / ${w.reenactorMb.native}` : '–'} | ${w.fds} |`),
+    ...r.windows.map((w) => `| ${w.atMin} | ${w.sessionsLive} | ${w.p50Ms} | ${w.p95Ms} | ${w.outputFps} | ${(w.dropRate * 100).toFixed(1)} % | ${w.rssMb.total} (${w.rssMb.main} / ${w.rssMb.mediasoup} / ${w.rssMb.reenactor}) | ${w.reenactorMb ? `${w.reenactorMb.rss} / ${w.reenactorMb.heapUsed} / ${w.reenactorMb.external} / ${w.reenactorMb.native}` : '–'} | ${w.fds} |`),
   ];
   writeFileSync(join(out, 'soak.md'), md.join('\n') + '\n');
 }

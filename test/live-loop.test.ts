@@ -68,6 +68,8 @@ test('passthrough loop delivers ≥90% of 10 s of 480p30 footage in order, and r
     assert.ok(mem.get('heap_total')! >= mem.get('heap_used')!, JSON.stringify([...mem]));
     assert.ok(mem.get('external')! >= mem.get('array_buffers')!, JSON.stringify([...mem]));
     assert.ok(rss > mem.get('heap_used')!, `child RSS ${rss} below its heap ${mem.get('heap_used')}`);
+    // The soak's native share is RSS less heap and external from the same heartbeat.
+    assert.equal(mem.get('rss'), rss, `the split's RSS ${mem.get('rss')} is not the child's gauge ${rss}`);
     assert.ok(Number.isFinite(report.latencyMs.p95));
   } finally {
     viewer.close();
