@@ -45,7 +45,7 @@ process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]): boolea
     if (!line.startsWith('{')) continue;
     try {
       const j = JSON.parse(line) as { t?: string; msg?: string; bps?: number };
-      if (j.t && j.msg && /renew|stall|frozen|keyframe|republish|follows/i.test(j.msg)) events.push({ at: wallToPerf(j.t), msg: j.bps === undefined ? j.msg : `${j.msg} ${j.bps}` });
+      if (j.t && j.msg && /follows the slowest viewer/.test(j.msg)) events.push({ at: wallToPerf(j.t), msg: j.bps === undefined ? j.msg : `${j.msg} ${j.bps}` });
     } catch {
       // not a log line
     }
@@ -65,11 +65,11 @@ const rows: Record<string, unknown>[] = [];
 try {
   await viewer.firstFrame(60_000);
   await waitFor(() => viewer.received.filter((r) => r.at > performance.now() - 1000).length >= 20, 30_000, 'a steady stream');
+  const full = server.config.outputBitrate * 0.8;
+  const sending = async (): Promise<number> => (await server.rooms.get(room)?.synthesizedVideo?.getStats().catch(() => []))?.[0]?.bitrate ?? 0;
   for (let run = 0; run < RUNS; run++) {
     await sleep(5000);
     // Each run starts from full bitrate: the ladder back at its top after the last cap.
-    const full = server.config.outputBitrate * 0.8;
-    const sending = async (): Promise<number> => (await server.rooms.get(room)?.synthesizedVideo?.getStats().catch(() => []))?.[0]?.bitrate ?? 0;
     for (let waited = 0; waited < 60_000 && (await sending()) < full; waited += 1000) await sleep(1000);
     const baseFps = viewer.received.filter((r) => r.at > performance.now() - 3000).length / 3;
     relay.set(fault.impairment);

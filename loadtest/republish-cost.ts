@@ -2,8 +2,8 @@
  * What publishing the synthesized video again costs the reenactor child: one passthrough session
  * (d9, 640×480, 30 fps, a wrtc actor and viewer), then N bitrate-ladder steps (each republishes
  * the video: video-publisher.ts) 2 s apart, with the child's RSS, open fds and threads read from
- * /proc every 10 steps, and 15 s after the session has ended (the child stays for the next). `--mode none` runs the same session for the same time without steps, as
- * the control. The soak (docs/reliability.md) saw the child's fds and RSS step up where a
+ * /proc every 10 steps, and 15 s after the session has ended (the child stays for the next).
+ * `--mode none` runs the same session for the same time without steps, as the control. The soak (docs/reliability.md) saw the child's fds and RSS step up where a
  * session's ladder first stepped.
  *
  *   node --import tsx loadtest/republish-cost.ts [--steps 40] [--mode republish|none]

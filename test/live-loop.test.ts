@@ -63,7 +63,8 @@ test('passthrough loop delivers ≥90% of 10 s of 480p30 footage in order, and r
     assert.ok(ratio >= 0.9, `only ${(ratio * 100).toFixed(1)}% of frames arrived`);
     // The child's heartbeat splits its memory (V8 heap, external buffers) for the soak's diagnosis.
     const mem = childMemory(metrics);
-    const rss = metric(/^reenact_child_rss_bytes\{process="reenactor-\d+"\} (\S+)/m);
+    // Summed over the reenactor children, as childMemory sums their split.
+    const rss = [...metrics.matchAll(/^reenact_child_rss_bytes\{process="reenactor-\d+"\} (\S+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
     assert.ok((mem.get('heap_used') ?? 0) > 0, `no heap_used in ${JSON.stringify([...mem])}`);
     assert.ok(mem.get('heap_total')! >= mem.get('heap_used')!, JSON.stringify([...mem]));
     assert.ok(mem.get('external')! >= mem.get('array_buffers')!, JSON.stringify([...mem]));

@@ -24,12 +24,10 @@ export function recordHeartbeat(ctx: HeartbeatContext, child: ChildHandle, hb: E
   m.eventLoopLagSeconds.set({ process: name }, hb.loopLagP99Ms / 1000);
   m.childCpuSeconds.set({ process: name }, (hb.cpuUserUs + hb.cpuSystemUs) / 1e6);
   m.childRssBytes.set({ process: name }, hb.rssBytes);
-  if (hb.memory) {
-    m.childMemoryBytes.set({ process: name, kind: 'heap_used' }, hb.memory.heapUsedBytes);
-    m.childMemoryBytes.set({ process: name, kind: 'heap_total' }, hb.memory.heapTotalBytes);
-    m.childMemoryBytes.set({ process: name, kind: 'external' }, hb.memory.externalBytes);
-    m.childMemoryBytes.set({ process: name, kind: 'array_buffers' }, hb.memory.arrayBuffersBytes);
-  }
+  m.childMemoryBytes.set({ process: name, kind: 'heap_used' }, hb.memory.heapUsedBytes);
+  m.childMemoryBytes.set({ process: name, kind: 'heap_total' }, hb.memory.heapTotalBytes);
+  m.childMemoryBytes.set({ process: name, kind: 'external' }, hb.memory.externalBytes);
+  m.childMemoryBytes.set({ process: name, kind: 'array_buffers' }, hb.memory.arrayBuffersBytes);
   let fpsIn = 0;
   let fpsOut = 0;
   for (const s of hb.sessions) {

@@ -94,7 +94,7 @@ export type ChildMessage =
       cpuUserUs: number;
       cpuSystemUs: number;
       rssBytes: number;
-      /** Where the resident memory sits: V8's heap, memory V8 tracks outside it (buffers), of which ArrayBuffers. Absent from older children. */
-      memory?: ChildMemory;
+      /** Where the resident memory sits: V8's heap, memory V8 tracks outside it (buffers), of which ArrayBuffers. */
+      memory: ChildMemory;
       sessions: SessionStats[];
     };
